@@ -1,0 +1,211 @@
+"""The ``hpo`` command: argument parsing, and the one place that turns errors into exit codes.
+
+An ``HpoError`` becomes one line on stderr and exit 2 (bad input) or 1 (failure);
+no traceback for a user mistake. Subcommands import what they need lazily, so
+``hpo status`` and ``hpo export`` never import TensorFlow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from hpo import __version__
+from hpo.errors import ConfigError, HpoError, StorageError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line, naming the flag, instead of argparse's usage block.
+        self.exit(2, f"{self.prog}: error: {message}; see `{self.prog} --help`\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from e
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from e
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="hpo", description="Hyperparameter optimization for Keras image models.")
+    parser.add_argument("--version", action="version", version=f"hpo {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def storage_flag(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--storage", metavar="URL",
+                       help="sqlite:///PATH or postgresql+psycopg://USER@HOST/DB "
+                            "(default: $HPO_STORAGE, else sqlite:///storage/hpo.db)")
+
+    p = sub.add_parser("create", help="create a study from its study file and pin the spec")
+    p.add_argument("--study", required=True, metavar="NAME")
+    p.add_argument("--space", metavar="FILE", help="study file (default: search_spaces/NAME.yaml)")
+    storage_flag(p)
+
+    p = sub.add_parser("worker", help="pull and run trials until the study's budget is spent")
+    p.add_argument("--study", required=True, metavar="NAME")
+    storage_flag(p)
+    p.add_argument("--trials", type=_positive_int, metavar="N",
+                   help="stop after this many trials of this worker")
+    p.add_argument("--timeout", type=_positive_float, metavar="SECONDS",
+                   help="start no new trial after this long")
+    p.add_argument("--data", metavar="PATH", help="data file on this machine (overrides data.path)")
+    p.add_argument("--space", metavar="FILE",
+                   help="study file for a new study (default: search_spaces/NAME.yaml); "
+                        "for an existing one it must match the pinned spec")
+    p.add_argument("--worker-id", type=int, default=0, metavar="K",
+                   help="offsets the sampler seed so parallel workers propose different trials")
+
+    p = sub.add_parser("status", help="studies, trials by state, best value and params")
+    p.add_argument("--study", metavar="NAME")
+    storage_flag(p)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = sub.add_parser("export", help="write the best trial's configuration as JSON")
+    p.add_argument("--study", required=True, metavar="NAME")
+    storage_flag(p)
+    p.add_argument("--out", default="-", metavar="FILE", help="output file, or - for stdout")
+
+    p = sub.add_parser("train", help="train the final model from an exported JSON config")
+    p.add_argument("--config", required=True, metavar="FILE", help="JSON written by hpo export")
+    p.add_argument("--out", required=True, metavar="FILE", help="where to save the model (.keras)")
+    p.add_argument("--data", metavar="PATH", help="data file on this machine (overrides data.path)")
+    p.add_argument("--epochs", type=_positive_int, metavar="N",
+                   help="epochs to train (default: the best trial's best epoch + 1)")
+
+    p = sub.add_parser("data", help="data utilities")
+    data_sub = p.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
+    synth = data_sub.add_parser("synth", help="write a synthetic file in a real data set's format")
+    synth.add_argument("format", choices=("keypoints", "fer2013"))
+    synth.add_argument("--rows", type=_positive_int, required=True, metavar="N")
+    synth.add_argument("--out", required=True, metavar="FILE")
+    synth.add_argument("--seed", type=int, default=0, metavar="S")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    # TensorFlow's C++ start-up chatter hides hpo's own output; HPO users can still opt in.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        return _dispatch(args)
+    except HpoError as e:
+        for line in str(e).splitlines() or [type(e).__name__]:
+            print(f"hpo: error: {line}", file=sys.stderr)
+        return e.exit_code
+    except _interrupted() as e:
+        print(f"hpo: {e}", file=sys.stderr)
+        return 130
+    except _storage_errors() as e:
+        from hpo.storage import _first_line
+
+        print(f"hpo: error: storage failed: {_first_line(e)}", file=sys.stderr)
+        return 1
+
+
+def _interrupted() -> tuple[type[BaseException], ...]:
+    from hpo.worker import Interrupted
+
+    return (Interrupted, KeyboardInterrupt)
+
+
+def _storage_errors() -> tuple[type[BaseException], ...]:
+    from hpo.storage import storage_errors
+
+    return storage_errors()
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    from hpo.storage import open_storage, redact, resolve_url
+
+    if args.command == "data":
+        return _synth(args)
+    if args.command == "train":
+        from hpo.export import train_from_config
+
+        train_from_config(Path(args.config), Path(args.out), data_path=args.data, epochs=args.epochs)
+        return 0
+
+    url = resolve_url(args.storage)
+    if args.command == "create":
+        from hpo.space import load_spec
+        from hpo.study import create_study
+        from hpo.worker import find_space_file
+
+        spec = load_spec(args.space or find_space_file(args.study), expected_name=args.study)
+        _, created = create_study(open_storage(url), spec)
+        verb = "created" if created else "unchanged:"
+        print(f"{verb} study {spec.name!r} in {redact(url)} (spec sha256 {spec.sha256[:12]}, "
+              f"{len(spec.baselines)} baselines enqueued)" if created else
+              f"{verb} study {spec.name!r} already exists with the same spec")
+        return 0
+    if args.command == "worker":
+        from hpo.worker import run_worker
+
+        report = run_worker(url, args.study, trials=args.trials, timeout=args.timeout,
+                            data_path=args.data, space_path=args.space, worker_id=args.worker_id)
+        print(f"worker done: ran {report.ran} trials; study {args.study!r}: "
+              + ", ".join(f"{n} {s.lower()}" for s, n in sorted(report.states.items()))
+              + ("; budget reached" if report.budget_reached else ""))
+        return 0
+    if args.command == "status":
+        import json
+
+        from hpo.status import all_studies, format_summary, study_summary
+
+        storage = open_storage(url, must_exist=True)
+        names = [args.study] if args.study else all_studies(storage)
+        summaries = [study_summary(storage, n) for n in names]
+        if args.json:
+            print(json.dumps(summaries, indent=2))
+        else:
+            print(f"storage: {redact(url)}")
+            print("\n".join(format_summary(s) for s in summaries) if summaries else "no studies yet")
+        return 0
+    if args.command == "export":
+        from hpo.export import best_config, dump, write_atomic
+
+        text = dump(best_config(open_storage(url, must_exist=True), args.study))
+        if args.out == "-":
+            sys.stdout.write(text)
+        else:
+            write_atomic(Path(args.out), text)
+            print(f"wrote {args.out}", file=sys.stderr)
+        return 0
+    raise AssertionError(args.command)
+
+
+def _synth(args: argparse.Namespace) -> int:
+    from hpo.data import synth
+
+    out = Path(args.out)
+    if out.exists() and out.is_dir():
+        raise ConfigError(f"--out: {out} is a directory; give a file name")
+    writer = synth.write_keypoints_csv if args.format == "keypoints" else synth.write_fer2013_csv
+    try:
+        writer(out, args.rows, seed=args.seed)
+    except OSError as e:
+        raise StorageError(f"--out: cannot write {out}: {e.strerror}") from e
+    print(f"wrote {args.rows} rows of {args.format} data to {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

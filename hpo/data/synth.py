@@ -1,0 +1,264 @@
+"""Write synthetic data files in the exact Kaggle keypoints and FER2013 formats.
+
+The real files cannot be downloaded on every machine; these stand in for
+them in tests, demos and benchmarks. The faces are drawn procedurally, so
+every label is a deterministic function of the pixels (up to noise): a CNN
+can learn them, and a loader bug shows up as a model that cannot.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+from skimage.draw import disk, polygon
+
+from hpo.data.fer2013 import EMOTIONS, FER_SIZE, USAGES
+from hpo.data.keypoints import IMAGE_COLUMN, IMAGE_SIZE, KEYPOINT_COLUMNS
+
+# The real training.csv: 2140 of 7049 rows have all 30 values, the rest only these 8.
+COMPLETE_FRACTION = 2140 / 7049
+PARTIAL_COLUMNS = (
+    "left_eye_center_x", "left_eye_center_y", "right_eye_center_x", "right_eye_center_y",
+    "nose_tip_x", "nose_tip_y", "mouth_center_bottom_lip_x", "mouth_center_bottom_lip_y",
+)  # fmt: skip
+# Class frequencies of the real fer2013.csv (35887 rows).
+FER_CLASS_COUNTS = (4953, 547, 5121, 8989, 6077, 4002, 6198)
+
+_CHUNK = 256  # faces drawn and formatted per pass
+
+
+def write_keypoints_csv(path: Path, rows: int, seed: int = 0) -> None:
+    """Write ``rows`` synthetic faces as a Kaggle Facial Keypoints ``training.csv``."""
+    rng = np.random.default_rng(seed)
+    partial = np.array([c in PARTIAL_COLUMNS for c in KEYPOINT_COLUMNS])
+    complete = rng.random(rows) < COMPLETE_FRACTION
+
+    def lines() -> Iterable[bytes]:
+        yield (",".join([*KEYPOINT_COLUMNS, IMAGE_COLUMN]) + "\n").encode()
+        for lo in range(0, rows, _CHUNK):
+            n = min(_CHUNK, rows - lo)
+            images = np.empty((n, IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)
+            points = np.empty((n, len(KEYPOINT_COLUMNS)), dtype=np.float64)
+            for i in range(n):
+                images[i], points[i] = _keypoint_face(rng)
+            pixels = _finish(images, rng)
+            for i, text in enumerate(format_pixel_rows(pixels.reshape(n, -1))):
+                keep = np.ones_like(partial) if complete[lo + i] else partial
+                fields = [f"{v:.4f}" if k else "" for v, k in zip(points[i], keep, strict=True)]
+                yield (",".join(fields) + ",").encode() + text + b"\n"
+
+    _write_atomic(Path(path), lines())
+
+
+def write_fer2013_csv(path: Path, rows: int, seed: int = 0, usage: bool = True) -> None:
+    """Write ``rows`` synthetic 48x48 faces as ``fer2013.csv`` (``emotion,pixels[,Usage]``).
+
+    Classes follow the real file's frequencies; each is drawn with its own
+    eyebrow angle and mouth shape. Usage runs Training, PublicTest,
+    PrivateTest in order (80/10/10), as in the real file.
+    """
+    rng = np.random.default_rng(seed)
+    p = np.array(FER_CLASS_COUNTS, dtype=np.float64)
+    labels = rng.choice(len(EMOTIONS), size=rows, p=p / p.sum())
+    split = np.searchsorted([0.8 * rows, 0.9 * rows], np.arange(rows), side="right")
+
+    def lines() -> Iterable[bytes]:
+        yield b"emotion,pixels,Usage\n" if usage else b"emotion,pixels\n"
+        for lo in range(0, rows, _CHUNK):
+            n = min(_CHUNK, rows - lo)
+            images = np.stack([_fer_face(rng, int(c)) for c in labels[lo : lo + n]])
+            pixels = _finish(images, rng)
+            for i, text in enumerate(format_pixel_rows(pixels.reshape(n, -1))):
+                tail = f",{USAGES[split[lo + i]]}" if usage else ""
+                yield f"{labels[lo + i]},".encode() + text + tail.encode() + b"\n"
+
+    _write_atomic(Path(path), lines())
+
+
+def format_pixel_rows(pixels: np.ndarray) -> list[bytes]:
+    """Each row of a (N, V) uint8 array as ``b"v v v ..."`` (vectorized, no per-value Python)."""
+    table = np.zeros((256, 4), dtype=np.uint8)
+    width = np.zeros(256, dtype=np.int64)
+    for v in range(256):
+        text = f"{v} ".encode()
+        table[v, : len(text)] = np.frombuffer(text, dtype=np.uint8)
+        width[v] = len(text)
+    used = np.arange(4) < width[:, None]
+    flat = table[pixels][used[pixels]].tobytes()
+    ends = np.cumsum(width[pixels].sum(axis=1)).tolist()
+    starts = [0, *ends[:-1]]
+    return [flat[s : e - 1] for s, e in zip(starts, ends, strict=True)]  # drop last space
+
+
+def _write_atomic(path: Path, chunks: Iterable[bytes]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.writelines(chunks)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _finish(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Soften edges (a 1-2-1 blur, so sub-pixel positions show in the grey levels), add noise."""
+    padded = np.pad(images, ((0, 0), (1, 1), (1, 1)), mode="edge")
+    rows = padded[:, :-2] + 2 * padded[:, 1:-1] + padded[:, 2:]
+    blurred = (rows[:, :, :-2] + 2 * rows[:, :, 1:-1] + rows[:, :, 2:]) / 16
+    sigma = rng.uniform(2.0, 7.0, size=(len(images), 1, 1)).astype(np.float32)
+    noisy = blurred + sigma * rng.standard_normal(images.shape, dtype=np.float32)
+    return np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
+
+
+class _Face:
+    """A canvas with a similarity transform from face coordinates to pixels."""
+
+    def __init__(self, rng: np.random.Generator, size: int, center: tuple[float, float],
+                 scale: float, max_degrees: float, shift: float) -> None:
+        self.size = size
+        self.scale = scale * rng.uniform(0.9, 1.05)
+        angle = np.deg2rad(rng.uniform(-max_degrees, max_degrees))
+        self.rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+        self.origin = np.asarray(center) + rng.uniform(-shift, shift, size=2)
+        background = rng.uniform(15, 110)
+        ramp = rng.uniform(-0.6, 0.6, size=2)
+        yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+        self.canvas = background + ramp[0] * (xx - size / 2) + ramp[1] * (yy - size / 2)
+
+    def to_pixels(self, xy: np.ndarray) -> np.ndarray:
+        """Face coordinates (x right, y down, unit = one pixel at scale 1) -> image (x, y)."""
+        return self.origin + self.scale * (np.asarray(xy, dtype=np.float64) @ self.rot.T)
+
+    def fill(self, xy: np.ndarray, level: float) -> None:
+        p = self.to_pixels(xy)
+        rr, cc = polygon(p[:, 1], p[:, 0], shape=self.canvas.shape)
+        self.canvas[rr, cc] = level
+
+    def oval(self, cx: float, cy: float, rx: float, ry: float, level: float) -> None:
+        """Fill an ellipse given in face coordinates (a mask test: polygon() is slow when big)."""
+        yy, xx = np.mgrid[0 : self.size, 0 : self.size]
+        d = np.stack([xx - self.origin[0], yy - self.origin[1]], axis=-1) / self.scale
+        q = d @ self.rot  # inverse rotation: rot is orthonormal
+        inside = ((q[..., 0] - cx) / rx) ** 2 + ((q[..., 1] - cy) / ry) ** 2 <= 1
+        self.canvas[inside] = level
+
+    def dot(self, xy: np.ndarray, radius: float, level: float) -> None:
+        x, y = self.to_pixels(xy)
+        rr, cc = disk((y, x), radius * self.scale, shape=self.canvas.shape)
+        self.canvas[rr, cc] = level
+
+
+def _ellipse(cx: float, cy: float, rx: float, ry: float, n: int = 48) -> np.ndarray:
+    t = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    return np.stack([cx + rx * np.cos(t), cy + ry * np.sin(t)], axis=1)
+
+
+def _bar(a: np.ndarray, b: np.ndarray, half_width: float) -> np.ndarray:
+    """A rectangle of the given half width around segment a-b (a thick line)."""
+    d = (b - a) / np.hypot(*(b - a))
+    n = np.array([-d[1], d[0]]) * half_width
+    return np.array([a + n, b + n, b - n, a - n])
+
+
+def _lens(left: np.ndarray, right: np.ndarray, up: float, down: float) -> np.ndarray:
+    """A closed shape from corner ``left`` to ``right``, bulging ``up`` and ``down`` mid-way."""
+    u = np.linspace(-1.0, 1.0, 17)
+    bulge = 1 - u**2
+    x = (left[0] + right[0]) / 2 + u * (left[0] - right[0]) / 2
+    y = (left[1] + right[1]) / 2 + u * (left[1] - right[1]) / 2
+    top = np.stack([x, y - up * bulge], axis=1)
+    bottom = np.stack([x, y + down * bulge], axis=1)[::-1]
+    return np.concatenate([top, bottom[1:-1]])
+
+
+def _keypoint_face(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """One 96x96 face (float canvas) and its 30 keypoint values in Kaggle order."""
+    f = _Face(rng, IMAGE_SIZE, (48.0, 50.0), 1.0, max_degrees=10, shift=4)
+    u = rng.uniform
+    skin = u(120, 215)
+    f.oval(0, u(0, 4), u(34, 39), u(41, 46), skin)
+
+    # Face coordinates: +x is the image's right = the subject's LEFT (Kaggle's convention).
+    eye_dx, eye_y, eye_w, eye_h = u(16, 20), u(-14, -10), u(5.5, 8), u(2.5, 4)
+    brow_y, brow_w = eye_y - u(7, 10), u(1.0, 1.8)
+    brow_in, brow_out_dx, brow_tilt = u(6, 10), u(3, 7), u(-2, 2)
+    nose_y, nose_w = u(10, 15), u(4, 7)
+    mouth_y, mouth_w = u(23, 27), u(12, 17)
+    lip_up, lip_down = u(2, 4), u(2.5, 5)
+    ink = skin - u(70, 110)
+
+    pts: dict[str, np.ndarray] = {}
+    for side, s in (("left", 1.0), ("right", -1.0)):
+        center = np.array([s * eye_dx, eye_y])
+        inner, outer = center - [s * eye_w, 0], center + [s * eye_w, 0]
+        pts[f"{side}_eye_center"] = center
+        pts[f"{side}_eye_inner_corner"] = inner
+        pts[f"{side}_eye_outer_corner"] = outer
+        brow_inner = np.array([s * brow_in, brow_y])
+        brow_outer = np.array([s * (eye_dx + eye_w + brow_out_dx), brow_y + brow_tilt])
+        pts[f"{side}_eyebrow_inner_end"] = brow_inner
+        pts[f"{side}_eyebrow_outer_end"] = brow_outer
+        f.fill(_bar(brow_inner, brow_outer, brow_w), ink)
+        f.fill(_lens(inner, outer, eye_h, eye_h), min(skin + 40, 250))
+        f.dot(center, eye_h * 0.75, ink - 20)
+
+    pts["nose_tip"] = np.array([0.0, nose_y])
+    f.fill(np.array([[0, nose_y], [nose_w, nose_y - 12], [-nose_w, nose_y - 12]]), skin - u(25, 45))
+    pts["mouth_left_corner"] = np.array([mouth_w, mouth_y])
+    pts["mouth_right_corner"] = np.array([-mouth_w, mouth_y])
+    pts["mouth_center_top_lip"] = np.array([0.0, mouth_y - lip_up])
+    pts["mouth_center_bottom_lip"] = np.array([0.0, mouth_y + lip_down])
+    f.fill(_lens(pts["mouth_left_corner"], pts["mouth_right_corner"], lip_up, lip_down), ink)
+
+    names = [c[:-2] for c in KEYPOINT_COLUMNS[::2]]
+    xy = f.to_pixels(np.stack([pts[n] for n in names]))
+    return f.canvas, np.round(xy.reshape(-1), 4)
+
+
+# Per emotion: eyebrow inner-end drop, eyebrow raise, smile, open mouth (w, h), asymmetry.
+_EXPRESSIONS = {
+    0: (2.5, -1.0, -0.5, (0.0, 0.0), 0.0),  # Angry: brows knit down
+    1: (1.5, -1.0, 0.0, (0.0, 0.0), 2.5),  # Disgust: one corner raised
+    2: (-2.0, 2.0, -0.5, (5.5, 2.0), 0.0),  # Fear: brows up, mouth wide open
+    3: (0.0, 0.0, 3.0, (0.0, 0.0), 0.0),  # Happy: smile
+    4: (-2.0, 0.5, -2.5, (0.0, 0.0), 0.0),  # Sad: frown, inner brows up
+    5: (0.0, 3.0, 0.0, (3.0, 4.0), 0.0),  # Surprise: brows high, round open mouth
+    6: (0.0, 0.0, 0.0, (0.0, 0.0), 0.0),  # Neutral
+}
+
+
+def _fer_face(rng: np.random.Generator, emotion: int) -> np.ndarray:
+    """One 48x48 face whose eyebrows and mouth show ``emotion``."""
+    f = _Face(rng, FER_SIZE, (24.0, 25.0), 1.0, max_degrees=8, shift=2)
+    u = rng.uniform
+    drop, lift, smile, (open_w, open_h), asym = _EXPRESSIONS[emotion]
+    drop, lift, smile = drop + u(-0.4, 0.4), lift + u(-0.4, 0.4), smile + u(-0.4, 0.4)
+    skin = u(120, 215)
+    ink = skin - u(70, 110)
+    f.oval(0, 1, u(16, 19), u(20, 23), skin)
+
+    eye_dx, eye_y = u(7.5, 9), u(-6, -4)
+    for s in (1.0, -1.0):
+        center = np.array([s * eye_dx, eye_y])
+        f.fill(_lens(center - [3, 0], center + [3, 0], 1.6, 1.6), min(skin + 40, 250))
+        f.dot(center, 1.2, ink - 20)
+        brow_inner = np.array([s * 2.5, eye_y - 4.5 - lift + drop])
+        brow_outer = np.array([s * (eye_dx + 4.5), eye_y - 4.5 - lift])
+        f.fill(_bar(brow_inner, brow_outer, 0.8), ink)
+    f.fill(np.array([[0, 5], [2.5, -1], [-2.5, -1]]), skin - u(25, 45))
+
+    mouth_y, mouth_w = u(10.5, 12), u(5.5, 7)
+    if open_w:
+        f.fill(_ellipse(0, mouth_y, open_w + u(-0.5, 0.5), open_h + u(-0.4, 0.4), n=24), ink)
+    else:
+        x = np.linspace(-mouth_w, mouth_w, 15)
+        y = mouth_y - smile * (x / mouth_w) ** 2 - asym * np.clip(x / mouth_w, 0, None) ** 2
+        line = np.stack([x, y], axis=1)
+        f.fill(np.concatenate([line - [0, 0.9], (line + [0, 0.9])[::-1]]), ink)
+    return f.canvas

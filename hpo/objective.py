@@ -1,0 +1,69 @@
+"""Optuna trial -> params -> pruned Keras training -> the study's metric.
+
+Records on each trial (pruned and failed ones too): epochs run, wall seconds,
+parameter count, best epoch, and the Keras version and backend it trained on.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import keras
+import optuna
+from optuna_integration import KerasPruningCallback
+
+from hpo.data.datasets import Dataset
+from hpo.errors import TrialError
+from hpo.space import StudySpec, suggest
+from hpo.training import EpochRecorder, count_params, fit
+
+
+class Objective:
+    def __init__(self, spec: StudySpec, dataset: Dataset) -> None:
+        self.spec = spec
+        self.dataset = dataset
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        spec = self.spec
+        params = suggest(trial, spec)
+        started = time.perf_counter()
+        trial.set_user_attr("keras", f"{keras.__version__}/{keras.backend.backend()}")
+        recorder = EpochRecorder(spec.metric, spec.direction)
+        try:
+            result = fit(
+                params, spec.task, self.dataset, epochs=spec.max_epochs, monitor=spec.metric,
+                direction=spec.direction, flip=bool(spec.data.get("augment", {}).get("horizontal_flip")),
+                callbacks=[KerasPruningCallback(trial, spec.metric)],
+                seed=int(spec.sampler.get("seed") or 0) + trial.number, recorder=recorder,
+            )
+            trial.set_user_attr("param_count", count_params(result.model))
+        except optuna.TrialPruned:
+            raise
+        except (MemoryError, ValueError, RuntimeError) as e:
+            # A configuration that cannot train (too big, bad shapes) fails this trial only.
+            reason = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
+            trial.set_user_attr("fail_reason", reason[:500])
+            raise TrialError(reason) from e
+        finally:
+            _record(trial, recorder, started)
+        if recorder.nan_epoch is not None:
+            reason = f"loss became NaN in epoch {recorder.nan_epoch}"
+            trial.set_user_attr("fail_reason", reason)
+            raise TrialError(reason)
+        if recorder.best_value is None:
+            reason = f"metric {spec.metric} never appeared in the training logs"
+            trial.set_user_attr("fail_reason", reason)
+            raise TrialError(reason)
+        return recorder.best_value
+
+
+def _record(trial: optuna.Trial, recorder: EpochRecorder, started: float) -> None:
+    attrs: dict[str, Any] = {
+        "wall_seconds": round(time.perf_counter() - started, 3),
+        "epochs": len(recorder.values),
+    }
+    if recorder.best_epoch is not None:
+        attrs["best_epoch"] = recorder.best_epoch
+    for key, value in attrs.items():
+        trial.set_user_attr(key, value)

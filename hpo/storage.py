@@ -1,0 +1,140 @@
+"""Where studies live: resolve the storage URL and open Optuna's RDB storage on it.
+
+``--storage`` beats ``$HPO_STORAGE`` beats ``sqlite:///storage/hpo.db``. A URL's
+password never leaves this module unredacted.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hpo.errors import ConfigError, StorageError
+
+if TYPE_CHECKING:
+    import optuna
+
+DEFAULT_STORAGE = "sqlite:///storage/hpo.db"
+# Heartbeats let a crashed worker's RUNNING trial be failed (and retried) by the others.
+HEARTBEAT_INTERVAL_S = 20
+GRACE_PERIOD_S = 60
+MAX_RETRIES = 2
+
+
+def resolve_url(flag: str | None) -> str:
+    url = flag or os.environ.get("HPO_STORAGE") or DEFAULT_STORAGE
+    scheme = url.split(":", 1)[0]
+    if scheme in ("postgresql", "postgres"):
+        # psycopg 3 is the driver hpo ships with; SQLAlchemy would otherwise look for psycopg2.
+        url = "postgresql+psycopg" + url[len(scheme):]
+    elif scheme not in ("sqlite", "postgresql+psycopg"):
+        raise ConfigError(
+            f"--storage: unsupported URL scheme {scheme!r}; use sqlite:///PATH or "
+            "postgresql+psycopg://USER@HOST:PORT/DB"
+        )
+    return url
+
+
+def redact(url: str) -> str:
+    """The URL with any password replaced by ***, for messages and logs."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL: show only its scheme
+        return url.split(":", 1)[0] + "://…"
+
+
+def sqlite_path(url: str) -> Path | None:
+    if not url.startswith("sqlite:"):
+        return None
+    from sqlalchemy.engine import make_url
+
+    database = make_url(url).database
+    return Path(database) if database and database != ":memory:" else None
+
+
+def open_storage(
+    url: str, *, must_exist: bool = False, heartbeat: bool = False
+) -> optuna.storages.RDBStorage:
+    """Open the storage, turning driver errors into one-line ``StorageError``s.
+
+    ``must_exist`` refuses to create a new SQLite file (for read-only commands);
+    ``heartbeat`` is for workers: stale trials are failed and retried elsewhere.
+    """
+    import optuna
+    import sqlalchemy.exc
+
+    path = sqlite_path(url)
+    if path is not None:
+        if must_exist and not path.exists():
+            raise StorageError(
+                f"no study database at {path}; create a study first with `hpo create` or "
+                "`hpo worker`, or pass --storage"
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
+    engine_kwargs: dict[str, Any]
+    if url.startswith("sqlite"):
+        # Wait for the writer lock instead of failing with "database is locked".
+        engine_kwargs = {"connect_args": {"timeout": 60}}
+    else:
+        engine_kwargs = {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}}
+    kwargs: dict[str, Any] = {}
+    if heartbeat:
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        kwargs = {
+            "heartbeat_interval": HEARTBEAT_INTERVAL_S,
+            "grace_period": GRACE_PERIOD_S,
+            "heartbeat_stale_trial_callback": optuna.storages.RetryHeartbeatStaleTrialCallback(
+                max_retry=MAX_RETRIES, inherit_intermediate_values=True
+            ),
+        }
+    try:
+        with warnings.catch_warnings():
+            # Heartbeats are "experimental" in optuna's vocabulary since 2.8; hpo relies on them.
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+    except (sqlalchemy.exc.SQLAlchemyError, OSError) as e:
+        raise StorageError(f"cannot open storage {redact(url)}: {_first_line(e)}") from e
+
+
+def _first_line(e: BaseException) -> str:
+    orig = getattr(e, "orig", None) or e
+    text = str(orig).strip().splitlines()
+    return text[0] if text else type(orig).__name__
+
+
+def storage_errors() -> tuple[type[BaseException], ...]:
+    import sqlalchemy.exc
+
+    return (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)
+
+
+def count_states(
+    storage: optuna.storages.BaseStorage, study_id: int, *, before_trial_id: int | None = None
+) -> Counter[str]:
+    """Trials of a study by state name, optionally only those created before a trial.
+
+    One aggregate query on RDB storages; loading every trial would make each
+    budget check O(trials) in rows shipped.
+    """
+    from optuna.storages import RDBStorage
+
+    if isinstance(storage, RDBStorage):
+        import sqlalchemy
+
+        sql = "SELECT state, COUNT(*) FROM trials WHERE study_id = :sid"
+        args: dict[str, int] = {"sid": study_id}
+        if before_trial_id is not None:
+            sql += " AND trial_id < :tid"
+            args["tid"] = before_trial_id
+        with storage.engine.connect() as conn:
+            rows = conn.execute(sqlalchemy.text(sql + " GROUP BY state"), args).all()
+        return Counter({str(getattr(s, "name", s)): int(n) for s, n in rows})
+    trials = storage.get_all_trials(study_id, deepcopy=False)
+    return Counter(
+        t.state.name for t in trials if before_trial_id is None or t._trial_id < before_trial_id
+    )

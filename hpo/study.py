@@ -1,0 +1,167 @@
+"""Create and open studies; the spec is pinned in the study so any worker needs only the URL.
+
+A study carries its validated spec (as JSON) and the spec's SHA-256 in its user
+attributes. Creating it again with the same spec changes nothing; a different
+spec is refused with the key paths that differ.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from hpo.errors import SpecDriftError, StorageError, StudyNotFoundError
+from hpo.space import StudySpec, grid_search_space, spec_from_dict
+from hpo.storage import _first_line, storage_errors
+
+if TYPE_CHECKING:
+    import optuna
+
+SPEC_ATTR = "hpo:spec"
+SHA_ATTR = "hpo:spec_sha256"
+BASELINE_ATTR = "hpo:baseline"
+
+
+def make_sampler(spec: StudySpec, *, worker_id: int = 0) -> optuna.samplers.BaseSampler:
+    """The study's sampler. Each worker offsets the seed so parallel workers differ."""
+    import optuna
+
+    opts = dict(spec.sampler)
+    kind = opts.pop("type")
+    seed = opts.pop("seed", None)
+    if seed is not None:
+        seed = int(seed) + worker_id
+    if kind == "tpe":
+        opts.setdefault("constant_liar", True)  # parallel workers avoid piling on one point
+        if opts.get("multivariate") and any(p.when for p in spec.searched):
+            opts.setdefault("group", True)  # conditional params need grouped multivariate TPE
+        return optuna.samplers.TPESampler(seed=seed, **opts)
+    if kind == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if kind == "gp":
+        try:
+            import torch  # noqa: F401  # GPSampler's dependency, not hpo's
+        except ImportError as e:
+            raise StorageError(
+                "sampler.type gp needs PyTorch; install it (pip install 'hpo[gp]') or pick tpe"
+            ) from e
+        return optuna.samplers.GPSampler(seed=seed, **opts)
+    if kind == "cmaes":
+        opts.setdefault("warn_independent_sampling", False)  # categoricals go to the random sampler
+        return optuna.samplers.CmaEsSampler(seed=seed, **opts)
+    if kind == "grid":
+        return optuna.samplers.GridSampler(grid_search_space(spec), seed=seed)
+    raise AssertionError(kind)
+
+
+def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
+    import optuna
+
+    opts = dict(spec.pruner)
+    kind = opts.pop("type")
+    if kind == "median":
+        return optuna.pruners.MedianPruner(**opts)
+    if kind == "percentile":
+        return optuna.pruners.PercentilePruner(**opts)
+    if kind == "successive_halving":
+        return optuna.pruners.SuccessiveHalvingPruner(**opts)
+    if kind == "hyperband":
+        opts.setdefault("max_resource", spec.max_epochs)
+        return optuna.pruners.HyperbandPruner(**opts)
+    if kind == "none":
+        return optuna.pruners.NopPruner()
+    raise AssertionError(kind)
+
+
+def spec_diff(old: Any, new: Any, path: str = "") -> list[str]:
+    """Key paths where two spec dicts differ, with both values."""
+    if isinstance(old, Mapping) and isinstance(new, Mapping):
+        out: list[str] = []
+        for key in sorted(set(old) | set(new), key=str):
+            sub = f"{path}.{key}" if path else str(key)
+            if key not in old:
+                out.append(f"{sub} (added)")
+            elif key not in new:
+                out.append(f"{sub} (removed)")
+            else:
+                out.extend(spec_diff(old[key], new[key], sub))
+        return out
+    if old != new:
+        return [f"{path} ({json.dumps(old)} -> {json.dumps(new)})"]
+    return []
+
+
+def pinned_spec(storage: optuna.storages.BaseStorage, name: str, *, wait_s: float = 10.0) -> StudySpec:
+    """The spec pinned in study ``name``; raise ``StudyNotFoundError`` if there is no such study."""
+    try:
+        study_id = storage.get_study_id_from_name(name)
+    except KeyError as e:
+        known = sorted(s.study_name for s in storage.get_all_studies())
+        hint = f" (studies here: {', '.join(known)})" if known else ""
+        raise StudyNotFoundError(
+            f"--study: no study named {name!r} in this storage{hint}; create it with "
+            f"`hpo create --study {name}` or `hpo worker --study {name}`"
+        ) from e
+    deadline = time.monotonic() + wait_s
+    while True:
+        attrs = storage.get_study_user_attrs(study_id)
+        if SPEC_ATTR in attrs:
+            return spec_from_dict(attrs[SPEC_ATTR], source=f"study {name!r} (pinned spec)")
+        # Another worker may be between creating the study and pinning its spec.
+        if time.monotonic() > deadline:
+            raise StudyNotFoundError(
+                f"--study: study {name!r} has no hpo spec pinned; it was not created by hpo"
+            )
+        time.sleep(0.2)
+
+
+def create_study(storage: optuna.storages.BaseStorage, spec: StudySpec) -> tuple[optuna.Study, bool]:
+    """Create the study with its spec pinned and baselines enqueued, or check an existing one.
+
+    Returns the study and whether it was created now. Raises ``SpecDriftError``
+    when the study exists with a different spec.
+    """
+    import optuna
+
+    try:
+        try:
+            study = optuna.create_study(
+                study_name=spec.name, storage=storage, direction=spec.direction,
+                sampler=make_sampler(spec), pruner=make_pruner(spec),
+            )
+        except optuna.exceptions.DuplicatedStudyError:
+            check_same_spec(pinned_spec(storage, spec.name), spec)
+            return open_study(storage, spec.name)[0], False
+        study.set_user_attr(SPEC_ATTR, spec.to_dict())
+        study.set_user_attr(SHA_ATTR, spec.sha256)
+        for i, baseline in enumerate(spec.baselines):
+            searched = {k: v for k, v in baseline.items() if k not in spec.fixed}
+            study.enqueue_trial(searched, user_attrs={BASELINE_ATTR: i})
+        return study, True
+    except storage_errors() as e:
+        raise StorageError(f"storage failed while creating study {spec.name!r}: {_first_line(e)}") from e
+
+
+def check_same_spec(pinned: StudySpec, spec: StudySpec) -> None:
+    if pinned.sha256 == spec.sha256:
+        return
+    diffs = spec_diff(pinned.to_dict(), spec.to_dict())
+    raise SpecDriftError(
+        f"{spec.source}: differs from the spec pinned in study {spec.name!r} at: "
+        f"{'; '.join(diffs)}; restore the file or create a study under a new name"
+    )
+
+
+def open_study(
+    storage: optuna.storages.BaseStorage, name: str, *, worker_id: int = 0
+) -> tuple[optuna.Study, StudySpec]:
+    import optuna
+
+    spec = pinned_spec(storage, name)
+    study = optuna.load_study(
+        study_name=name, storage=storage,
+        sampler=make_sampler(spec, worker_id=worker_id), pruner=make_pruner(spec),
+    )
+    return study, spec

@@ -1,0 +1,109 @@
+"""One Keras training run from params + data: shared by trials and by ``hpo train``."""
+
+from __future__ import annotations
+
+import gc
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+import numpy as np
+
+from hpo.data.datasets import Dataset
+from hpo.model import build_model
+from hpo.tasks import FlipAugmented, get_task
+
+
+class EpochRecorder(keras.callbacks.Callback):
+    """Tracks the monitored metric per epoch, the best epoch, and a NaN loss (stops training)."""
+
+    def __init__(self, monitor: str, direction: str) -> None:
+        super().__init__()
+        self.monitor, self.direction = monitor, direction
+        self.values: list[float] = []
+        self.best_epoch: int | None = None
+        self.nan_epoch: int | None = None
+
+    @property
+    def best_value(self) -> float | None:
+        return None if self.best_epoch is None else self.values[self.best_epoch]
+
+    def _better(self, value: float) -> bool:
+        best = self.best_value
+        return best is None or (value < best if self.direction == "minimize" else value > best)
+
+    def on_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.nan_epoch = len(self.values)
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        logs = logs or {}
+        value = logs.get(self.monitor)
+        if value is None:
+            return
+        value = float(value)
+        if not math.isfinite(value) or not math.isfinite(float(logs.get("loss", 0.0))):
+            self.nan_epoch = epoch
+            self.model.stop_training = True
+            return
+        self.values.append(value)
+        if self._better(value):
+            self.best_epoch = len(self.values) - 1
+
+
+@dataclass
+class FitResult:
+    model: keras.Model
+    recorder: EpochRecorder
+    history: dict[str, list[float]] = field(default_factory=dict)
+
+
+def reset_keras() -> None:
+    """Free the previous model's graph and memory before the next trial builds one."""
+    keras.backend.clear_session(free_memory=True)
+    gc.collect()
+
+
+def fit(
+    params: Mapping[str, Any],
+    task_name: str,
+    dataset: Dataset,
+    *,
+    epochs: int,
+    monitor: str,
+    direction: str,
+    flip: bool = False,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    seed: int = 0,
+    validate: bool = True,
+    recorder: EpochRecorder | None = None,
+) -> FitResult:
+    reset_keras()
+    keras.utils.set_random_seed(seed)
+    task = get_task(task_name)
+    width = dataset.image_shape[1]
+    model = build_model(params, dataset.image_shape, dataset.n_outputs, task)
+    y_train = task.targets(dataset.y_train, width)
+    y_val = task.targets(dataset.y_val, width)
+    batch_size = int(params["batch_size"])
+    recorder = recorder or EpochRecorder(monitor, direction)
+    train: Any = FlipAugmented(dataset.x_train, y_train, batch_size, task, seed) if flip else None
+    history = model.fit(
+        train if train is not None else dataset.x_train,
+        None if train is not None else y_train,
+        batch_size=None if train is not None else batch_size,
+        epochs=epochs,
+        validation_data=(dataset.x_val, y_val) if validate else None,
+        callbacks=[recorder, *callbacks],
+        shuffle=True,
+        verbose=0,
+    )
+    return FitResult(model, recorder, {k: [float(v) for v in vs] for k, vs in history.history.items()})
+
+
+def count_params(model: keras.Model) -> int:
+    return int(sum(np.prod(w.shape) for w in model.trainable_weights))

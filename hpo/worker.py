@@ -1,0 +1,207 @@
+"""The pull loop: open (or create) the study, then run trials until the budget is spent.
+
+The study's budget counts finished (COMPLETE + PRUNED) trials across every
+worker. Two workers can ask for a trial at the same moment when one slot is
+left; the later one (by trial id) sees the earlier one and gives its trial
+back as FAIL with ``hpo:surplus``, so the study never finishes more trials than
+its budget. Ctrl-C / SIGTERM fail the running trial, re-enqueue its params so
+no work is lost, and leave nothing RUNNING.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+from hpo.errors import ConfigError, StudyNotFoundError, TrialError
+from hpo.space import StudySpec, load_spec
+from hpo.storage import count_states, open_storage
+from hpo.study import BASELINE_ATTR, check_same_spec, create_study, open_study, pinned_spec
+
+if TYPE_CHECKING:
+    import optuna
+
+SURPLUS_ATTR = "hpo:surplus"
+REQUEUED_ATTR = "hpo:requeued_from"
+FINISHED = ("COMPLETE", "PRUNED")
+LIVE = ("COMPLETE", "PRUNED", "RUNNING", "WAITING")
+
+ObjectiveFactory = Callable[[StudySpec, "str | None"], Callable[["optuna.Trial"], float]]
+
+
+class BudgetReached(Exception):
+    """This trial would exceed the study's budget: another worker took the last slot."""
+
+
+class Interrupted(Exception):
+    """The worker was stopped by Ctrl-C or SIGTERM."""
+
+
+def find_space_file(name: str) -> Path:
+    """``search_spaces/NAME.yaml`` in the working directory, else the one shipped with hpo."""
+    local = Path("search_spaces") / f"{name}.yaml"
+    if local.exists():
+        return local
+    shipped = Path(__file__).resolve().parent.parent / "search_spaces" / f"{name}.yaml"
+    return shipped if shipped.exists() else local
+
+
+@dataclass
+class WorkerReport:
+    study: str
+    ran: int = 0
+    states: dict[str, int] = field(default_factory=dict)
+    budget_reached: bool = False
+
+
+class Budget:
+    """Counts the study's trials in the database, so all workers share one budget."""
+
+    def __init__(self, study: optuna.Study, trials: int) -> None:
+        self.study, self.trials = study, trials
+
+    def counts(self, before_trial_id: int | None = None) -> dict[str, int]:
+        return count_states(self.study._storage, self.study._study_id, before_trial_id=before_trial_id)
+
+    def exhausted(self) -> bool:
+        """No new trial needed: the budget is finished, or the rest is already running."""
+        c = self.counts()
+        finished = sum(c[s] for s in FINISHED)
+        return finished >= self.trials or (
+            c["WAITING"] == 0 and finished + c["RUNNING"] >= self.trials
+        )
+
+    def claim(self, trial: optuna.Trial) -> None:
+        """Raise ``BudgetReached`` if trials created before this one already fill the budget."""
+        earlier = self.counts(before_trial_id=trial._trial_id)
+        if sum(earlier[s] for s in LIVE) >= self.trials:
+            trial.set_user_attr(SURPLUS_ATTR, True)
+            raise BudgetReached(f"budget of {self.trials} trials already taken by other workers")
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def run_worker(
+    storage_url: str,
+    study_name: str,
+    *,
+    trials: int | None = None,
+    timeout: float | None = None,
+    data_path: str | None = None,
+    space_path: str | None = None,
+    worker_id: int = 0,
+    objective_factory: ObjectiveFactory | None = None,
+    log: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True),
+) -> WorkerReport:
+    import optuna
+
+    if trials is not None and trials < 1:
+        raise ConfigError(f"--trials: must be >= 1, got {trials}")
+    if timeout is not None and timeout <= 0:
+        raise ConfigError(f"--timeout: must be > 0 seconds, got {timeout:g}")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # hpo prints its own line per trial
+    storage = open_storage(storage_url, heartbeat=True)
+
+    # Settle the spec and the data before touching the study, so a bad file or data
+    # set leaves the database exactly as it was.
+    try:
+        spec = pinned_spec(storage, study_name)
+        if space_path is not None:
+            check_same_spec(spec, load_spec(space_path, expected_name=study_name))
+        exists = True
+    except StudyNotFoundError:
+        spec = load_spec(space_path or find_space_file(study_name), expected_name=study_name)
+        exists = False
+    objective = (objective_factory or _training_objective)(spec, data_path)
+    if not exists:
+        created_study, created = create_study(storage, spec)
+        if created:
+            log(f"created study {study_name!r} ({len(spec.baselines)} baselines enqueued)")
+    study, spec = open_study(storage, study_name, worker_id=worker_id)
+
+    report = WorkerReport(study_name)
+    budget = Budget(study, spec.trials)
+    if budget.exhausted():
+        report.budget_reached = True
+        log(f"study {study_name!r}: budget of {spec.trials} trials already reached or running")
+        return report
+
+    current: dict[str, Any] = {}
+
+    def guarded(trial: optuna.Trial) -> float:
+        current["trial"] = trial
+        budget.claim(trial)
+        return objective(trial)
+
+    def after_trial(study: optuna.Study, frozen: optuna.trial.FrozenTrial) -> None:
+        current.pop("trial", None)
+        if frozen.user_attrs.get(SURPLUS_ATTR):
+            study.stop()
+            return
+        report.ran += 1
+        log(_trial_line(study, frozen, spec))
+        if budget.exhausted():
+            report.budget_reached = True
+            study.stop()
+
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        study.optimize(
+            guarded, n_trials=trials, timeout=timeout, callbacks=[after_trial],
+            catch=(TrialError, BudgetReached), gc_after_trial=False,
+        )
+    except KeyboardInterrupt as e:
+        _requeue(study, current.get("trial"))
+        raise Interrupted(f"worker stopped ({e or 'Ctrl-C'}); its running trial was re-enqueued") from e
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    report.states = dict(budget.counts())
+    report.budget_reached = report.budget_reached or budget.exhausted()
+    return report
+
+
+def _requeue(study: optuna.Study, trial: optuna.Trial | None) -> None:
+    """Put an interrupted trial's params back in the queue; optuna has already failed it."""
+    if trial is None or not trial.params:
+        return
+    attrs: dict[str, Any] = {REQUEUED_ATTR: trial.number}
+    baseline = trial.user_attrs.get(BASELINE_ATTR)
+    if baseline is not None:
+        attrs[BASELINE_ATTR] = baseline
+    study.enqueue_trial(trial.params, user_attrs=attrs)
+
+
+def _trial_line(study: optuna.Study, t: optuna.trial.FrozenTrial, spec: StudySpec) -> str:
+    value = f"{spec.metric}={t.value:.4g}" if t.value is not None else ""
+    if t.state.name == "PRUNED" and t.intermediate_values:
+        step = max(t.intermediate_values)
+        value = f"{spec.metric}={t.intermediate_values[step]:.4g} at epoch {step}"
+    if t.state.name == "FAIL":
+        value = str(t.user_attrs.get("fail_reason", "failed"))
+    try:
+        best = f"best {study.best_value:.4g} (#{study.best_trial.number})"
+    except ValueError:
+        best = "no best yet"
+    return (
+        f"trial {t.number} {t.state.name.lower()} {value} epochs={t.user_attrs.get('epochs', '?')} "
+        f"{t.user_attrs.get('wall_seconds', 0):.1f}s | {best} | {time.strftime('%H:%M:%S')}"
+    ).replace("  ", " ")
+
+
+def _training_objective(spec: StudySpec, data_path: str | None) -> Callable[[optuna.Trial], float]:
+    """The real objective: loads the data now (errors before any trial), trains per trial."""
+    from hpo.data.cache import default_cache_dir
+    from hpo.data.datasets import load_dataset
+
+    dataset = load_dataset(spec.data, path_override=data_path, cache_dir=default_cache_dir())
+    from hpo.objective import Objective
+
+    return Objective(spec, dataset)
