@@ -281,6 +281,7 @@ class _Validator:
     def __init__(self, source: str) -> None:
         self.source = source
         self.problems: list[str] = []
+        self.declared: set[str] = set()  # params named in the file, valid or not
 
     def bad(self, key: str, message: str) -> None:
         self.problems.append(f"{self.source}: {key}: {message}" if key else f"{self.source}: {message}")
@@ -476,6 +477,7 @@ class _Validator:
             self.bad("params", "missing or empty; declare at least one parameter to search")
             return ()
         specs: list[ParamSpec] = []
+        self.declared = {str(n) for n in raw}
         for name, body in raw.items():
             key = f"params.{name}"
             if name not in MODEL_DEFAULTS:
@@ -489,6 +491,8 @@ class _Validator:
             for cond, values in p.when:
                 parent = by_name.get(cond)
                 where = f"params.{p.name}.when.{cond}"
+                if parent is None and cond in self.declared:
+                    continue  # already reported where it is declared
                 if parent is None:
                     self.bad(where, "refers to an unknown parameter; condition on a declared one")
                 elif parent.when:
@@ -606,6 +610,8 @@ class _Validator:
                 continue
             for name, value in base.items():
                 p = by_name.get(name)
+                if p is None and name in self.declared:
+                    continue  # already reported where it is declared
                 if p is None:
                     self.bad(f"{key}.{name}", "is not a parameter of this study; declare it in params")
                 elif not p.contains(value):

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from hpo.errors import ConfigError, StudyNotFoundError, TrialError
 from hpo.space import StudySpec, load_spec
-from hpo.storage import count_states, open_storage
+from hpo.storage import count_states, open_storage, sqlite_path
 from hpo.study import BASELINE_ATTR, check_same_spec, create_study, open_study, pinned_spec
 
 if TYPE_CHECKING:
@@ -108,17 +108,21 @@ def run_worker(
     if timeout is not None and timeout <= 0:
         raise ConfigError(f"--timeout: must be > 0 seconds, got {timeout:g}")
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # hpo prints its own line per trial
-    storage = open_storage(storage_url, heartbeat=True)
 
     # Settle the spec and the data before touching the study, so a bad file or data
-    # set leaves the database exactly as it was.
+    # set leaves the database exactly as it was (not even a new empty SQLite file).
+    given = load_spec(space_path, expected_name=study_name) if space_path else None
+    db_file = sqlite_path(storage_url)
+    if given is None and db_file is not None and not db_file.exists():
+        given = load_spec(find_space_file(study_name), expected_name=study_name)
+    storage = open_storage(storage_url, heartbeat=True)
     try:
         spec = pinned_spec(storage, study_name)
-        if space_path is not None:
-            check_same_spec(spec, load_spec(space_path, expected_name=study_name))
+        if given is not None:
+            check_same_spec(spec, given)
         exists = True
     except StudyNotFoundError:
-        spec = load_spec(space_path or find_space_file(study_name), expected_name=study_name)
+        spec = given or load_spec(find_space_file(study_name), expected_name=study_name)
         exists = False
     objective = (objective_factory or _training_objective)(spec, data_path)
     if not exists:

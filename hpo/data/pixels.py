@@ -45,7 +45,7 @@ def parse_pixel_strings(
     for lo in range(0, len(rows), CHUNK_ROWS):
         chunk = rows[lo : lo + CHUNK_ROWS]
         try:
-            text = "\n".join(["", *chunk, "", "", ""])
+            text = "\n".join(["", "", *chunk, "", "", ""])
         except TypeError:
             # pandas gives NaN (a float) for an empty field.
             bad = next(i for i, s in enumerate(chunk) if not isinstance(s, str))
@@ -74,7 +74,7 @@ def parse_pixel_bytes(
     out = np.empty((len(fields), n_values), dtype=np.uint8)
     for lo in range(0, len(fields), CHUNK_ROWS):
         chunk = fields[lo : lo + CHUNK_ROWS]
-        buf = b"\n".join([b"", *chunk, b"", b"", b""])
+        buf = b"\n".join([b"", b"", *chunk, b"", b"", b""])
         lengths = np.fromiter(map(len, chunk), dtype=np.int64, count=len(chunk))
         out[lo : lo + len(chunk)] = _parse_joined(
             buf, lengths, n_values, source, field, first_row + lo
@@ -90,64 +90,71 @@ def _parse_joined(
     field: str,
     first_row: int,
 ) -> np.ndarray:
-    """Parse ``b"\\n" + b"\\n".join(rows) + b"\\n\\n\\n"``; ``lengths`` are the row lengths.
+    """Parse ``b"\\n\\n" + b"\\n".join(rows) + b"\\n\\n\\n"``; ``lengths`` are the row lengths.
 
-    The leading separator makes every token start after a non-digit; the
-    trailing ones let ``end - 3`` style lookups and the edge search stay in bounds.
+    The separators around the rows guarantee that every token has a non-digit
+    before and after it, so the shifted views below never read out of bounds.
+    Values are computed for every byte position as if it ended a token (from
+    the up to 3 digits ending there), then picked at the actual token ends:
+    byte-wide passes and one index array, which measured ~2x faster than
+    building start/end index arrays per token.
     """
     n_rows = len(lengths)
     a = np.frombuffer(buf, dtype=np.uint8)
     digit = a - np.uint8(_ZERO)  # wraps non-digits to >= 10
     is_digit = digit < 10
-    # Row i occupies [row_start[i], row_start[i] + lengths[i]); a separator precedes it.
+    # Row i occupies [seps[i] + 1, seps[i + 1]); seps[i] is the separator before it.
     seps = np.empty(n_rows + 1, dtype=np.int64)
-    seps[0] = 0
+    seps[0] = 1
     np.cumsum(lengths + 1, out=seps[1:])
-    row_start = seps[:-1] + 1
+    seps[1:] += 1
 
-    # Every byte must be a digit, a space, or one of our separators.
+    # Every byte must be a digit, a space, or one of our n_rows + 4 separators.
     n_other = len(a) - np.count_nonzero(is_digit) - np.count_nonzero(a == _SPACE)
-    bad_chars = n_other != n_rows + 3
+    bad_chars = n_other != n_rows + 4
 
-    # Token boundaries: a digit/non-digit edge; edges alternate start, end.
-    edges = np.flatnonzero(is_digit[1:] != is_digit[:-1]) + 1
-    starts = edges[0::2]
-    ends = edges[1::2]
-    length = ends - starts
+    # Views aligned so that index j is byte j + 2 of the buffer.
+    z = digit * is_digit  # digits, 0 elsewhere
+    ones_tens = z[1:-1] * np.uint8(10)
+    ones_tens += z[2:]
+    hundreds = z[:-2] * is_digit[1:-1]  # 0 unless the byte before is a digit too
+    ends = np.flatnonzero(is_digit[2:-1] > is_digit[3:])  # last digit of each token
+    values = np.take(hundreds, ends).astype(np.uint16) * np.uint16(100)
+    values += np.take(ones_tens, ends)
 
-    counts = np.diff(np.searchsorted(starts, seps))
+    counts = np.diff(np.searchsorted(ends, seps - 2))
     bad_counts = bool(np.any(counts != n_values))
 
-    values = digit[ends - 1].astype(np.uint16)
-    two = length >= 2
-    values += np.uint16(10) * digit[ends - 2] * two
-    three = length >= 3
-    values += np.uint16(100) * digit[ends - 3] * three
-    long = np.flatnonzero(length > 3)
-    if long.size:
-        # A token of 4+ digits is valid only with leading zeros ("0007"):
-        # count non-zero digits before its last three.
-        nonzero = np.concatenate(([0], np.cumsum(is_digit & (digit != 0))))
-        lead = nonzero[ends[long] - 3] - nonzero[starts[long]]
-        values[long[lead > 0]] = 256
+    pairs = is_digit[:-1] & is_digit[1:]
+    if np.any(pairs[:-2] & pairs[2:]):
+        _check_long_tokens(digit, is_digit, values)
     bad_values = int(values.max(initial=0)) > 255
 
     if bad_chars or bad_counts or bad_values:
         _raise_first_problem(
-            a, is_digit, seps, row_start, lengths, counts, starts, values,
+            a, is_digit, seps, lengths, counts, ends + 2, values,
             n_values, source, field, first_row,
         )
     return values.astype(np.uint8).reshape(n_rows, n_values)
+
+
+def _check_long_tokens(digit: np.ndarray, is_digit: np.ndarray, values: np.ndarray) -> None:
+    """Set ``values`` to 256 (invalid) for tokens of 4+ digits that are not "0007"-style."""
+    edges = np.flatnonzero(is_digit[1:] != is_digit[:-1]) + 1
+    starts, ends = edges[0::2], edges[1::2]
+    long = np.flatnonzero(ends - starts > 3)
+    nonzero = np.concatenate(([0], np.cumsum(is_digit & (digit != 0))))
+    lead = nonzero[ends[long] - 3] - nonzero[starts[long]]
+    values[long[lead > 0]] = 256
 
 
 def _raise_first_problem(
     a: np.ndarray,
     is_digit: np.ndarray,
     seps: np.ndarray,
-    row_start: np.ndarray,
     lengths: np.ndarray,
     counts: np.ndarray,
-    starts: np.ndarray,
+    token_ends: np.ndarray,
     values: np.ndarray,
     n_values: int,
     source: str,
@@ -155,30 +162,30 @@ def _raise_first_problem(
     first_row: int,
 ) -> None:
     """Raise a DataError for the earliest bad row in a chunk (only on the error path)."""
-    problems: list[tuple[int, str]] = []
+    problems: list[tuple[int, int, str]] = []  # (row, precedence, message)
 
     other = ~is_digit & (a != _SPACE)
     other[seps] = False
+    other[0] = False
     other[len(a) - 3 :] = False
     if other.any():
         pos = int(np.argmax(other))
         row = int(np.searchsorted(seps, pos, side="right")) - 1
-        problems.append((row, _bad_token(a, pos, row_start[row], lengths[row])))
+        problems.append((row, 0, _bad_token(a, pos, seps[row] + 1, lengths[row])))
 
     big = np.flatnonzero(values > 255)
     if big.size:
-        tok = int(starts[big[0]])
-        row = int(np.searchsorted(seps, tok, side="right")) - 1
-        problems.append((row, _bad_token(a, tok, row_start[row], lengths[row])))
+        pos = int(token_ends[big[0]])
+        row = int(np.searchsorted(seps, pos, side="right")) - 1
+        problems.append((row, 1, _bad_token(a, pos, seps[row] + 1, lengths[row])))
 
     wrong = np.flatnonzero(counts != n_values)
     if wrong.size:
         row = int(wrong[0])
-        problems.append(
-            (row, f"{field} has {counts[row]} values, expected {n_values}")
-        )
+        problems.append((row, 2, f"{field} has {counts[row]} values, expected {n_values}"))
 
-    row, what = min(problems)
+    # A stray character also splits a token and so miscounts: name the cause.
+    row, _, what = min(problems)
     raise DataError(f"{source}: row {first_row + row}: {what}")
 
 

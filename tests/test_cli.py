@@ -1,0 +1,127 @@
+"""The real `hpo` command: every bad input is one line on stderr, a non-zero exit, and no change."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import db_snapshot, run_hpo, tiny_space
+
+
+def _one_line_error(proc, fragment: str, code: int = 2) -> None:  # type: ignore[no-untyped-def]
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == code, proc.stderr
+    assert len(lines) == 1, proc.stderr
+    assert fragment in lines[0]
+    assert "Traceback" not in proc.stderr
+
+
+def _mutated(tmp_path: Path, edit) -> Path:  # type: ignore[no-untyped-def]
+    raw = yaml.safe_load(tiny_space(tmp_path, "tiny").read_text())
+    edit(raw)
+    path = tmp_path / "edited" / "tiny.yaml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def test_create_pins_the_spec_and_is_idempotent(tmp_path: Path, storage_url: str) -> None:
+    space = tiny_space(tmp_path)
+    first = run_hpo("create", "--study", "tiny", "--space", str(space), "--storage", storage_url, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "created study 'tiny'" in first.stdout
+    before = db_snapshot(storage_url)
+    assert before["trials"] == 1  # the baseline, enqueued
+    again = run_hpo("create", "--study", "tiny", "--space", str(space), "--storage", storage_url, cwd=tmp_path)
+    assert again.returncode == 0 and "already exists with the same spec" in again.stdout
+    assert db_snapshot(storage_url) == before
+
+    drifted = _mutated(tmp_path, lambda r: r["params"]["dropout"].update(high=0.4))
+    proc = run_hpo("create", "--study", "tiny", "--space", str(drifted), "--storage", storage_url, cwd=tmp_path)
+    _one_line_error(proc, "differs from the spec pinned in study 'tiny' at: params.dropout.high (0.5 -> 0.4)")
+    assert db_snapshot(storage_url) == before
+
+
+BAD_FILES = {
+    "unknown key": (lambda r: r.update(colour="red"), "tiny.yaml: colour: unknown key"),
+    "low > high": (lambda r: r["params"]["dropout"].update(low=0.9), "params.dropout.high: must be > low"),
+    "unknown task": (lambda r: r.update(task="segmentation"), "task: unknown value 'segmentation'"),
+    "unknown metric": (lambda r: r["objective"].update(metric="val_f1"), "objective.metric: unknown metric"),
+    "unknown sampler": (lambda r: r["sampler"].update(type="bayes"), "sampler.type: unknown value 'bayes'"),
+    "unknown pruner": (lambda r: r["pruner"].update(type="asha"), "pruner.type: unknown value 'asha'"),
+    "when on unknown param": (lambda r: r["params"]["momentum"].update(when={"solver": "sgd"}),
+                              "params.momentum.when.solver: refers to an unknown parameter"),
+}
+
+
+@pytest.mark.parametrize("command", ["create", "worker"])
+@pytest.mark.parametrize("case", list(BAD_FILES))
+def test_bad_study_file(tmp_path: Path, storage_url: str, case: str, command: str) -> None:
+    run_hpo("create", "--study", "other", "--space", str(tiny_space(tmp_path, "other")),
+            "--storage", storage_url, cwd=tmp_path)
+    before = db_snapshot(storage_url)
+    edit, fragment = BAD_FILES[case]
+    space = _mutated(tmp_path, edit)
+    proc = run_hpo(command, "--study", "tiny", "--space", str(space), "--storage", storage_url, cwd=tmp_path)
+    _one_line_error(proc, fragment)
+    assert str(space) in proc.stderr
+    assert db_snapshot(storage_url) == before
+
+
+def test_missing_and_malformed_files(tmp_path: Path, storage_url: str) -> None:
+    before = db_snapshot(storage_url)
+    proc = run_hpo("create", "--study", "x", "--space", "nowhere.yaml", "--storage", storage_url, cwd=tmp_path)
+    _one_line_error(proc, "nowhere.yaml: no such study file")
+    bad = tmp_path / "x.yaml"
+    bad.write_text("name: x\nparams: {dropout: [\n")
+    proc = run_hpo("worker", "--study", "x", "--space", str(bad), "--storage", storage_url, cwd=tmp_path)
+    _one_line_error(proc, "x.yaml: line 3, column 1: malformed YAML")
+    assert db_snapshot(storage_url) == before
+
+
+@pytest.mark.parametrize("trials", ["0", "-2", "many"])
+def test_worker_trials_must_be_positive(tmp_path: Path, storage_url: str, trials: str) -> None:
+    before = db_snapshot(storage_url)
+    proc = run_hpo("worker", "--study", "tiny", "--trials", trials, "--storage", storage_url, cwd=tmp_path)
+    _one_line_error(proc, "argument --trials: must be")
+    assert db_snapshot(storage_url) == before
+
+
+@pytest.mark.parametrize("command", ["status", "export"])
+def test_unknown_study(tmp_path: Path, storage_url: str, command: str) -> None:
+    run_hpo("create", "--study", "tiny", "--space", str(tiny_space(tmp_path)), "--storage", storage_url, cwd=tmp_path)
+    before = db_snapshot(storage_url)
+    proc = run_hpo(command, "--study", "nope", "--storage", storage_url, cwd=tmp_path)
+    _one_line_error(proc, "--study: no study named 'nope' in this storage (studies here: tiny)")
+    assert db_snapshot(storage_url) == before
+
+
+def test_unreachable_database_is_one_line_and_hides_the_password(tmp_path: Path) -> None:
+    url = "postgresql+psycopg://hpo:s3cret@127.0.0.1:1/studies"
+    for args in (("status",), ("create", "--study", "tiny", "--space", str(tiny_space(tmp_path))),
+                 ("worker", "--study", "tiny", "--space", str(tiny_space(tmp_path)))):
+        proc = run_hpo(*args, "--storage", url, cwd=tmp_path)
+        _one_line_error(proc, "cannot open storage postgresql+psycopg://hpo:***@127.0.0.1:1/studies", code=1)
+        assert "s3cret" not in proc.stderr + proc.stdout
+
+
+def test_read_only_commands_do_not_create_a_database(tmp_path: Path) -> None:
+    proc = run_hpo("status", cwd=tmp_path)
+    _one_line_error(proc, "no study database at storage/hpo.db", code=1)
+    assert not (tmp_path / "storage").exists()
+
+
+def test_storage_comes_from_the_environment(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'env.db'}"
+    proc = run_hpo("create", "--study", "tiny", "--space", str(tiny_space(tmp_path)), cwd=tmp_path,
+                   env={"HPO_STORAGE": url})
+    assert proc.returncode == 0, proc.stderr
+    assert db_snapshot(url)["names"] == ["tiny"]
+    assert not (tmp_path / "storage").exists()
+
+
+def test_unsupported_storage_scheme(tmp_path: Path) -> None:
+    proc = run_hpo("status", "--storage", "mysql://root@localhost/x", cwd=tmp_path)
+    _one_line_error(proc, "--storage: unsupported URL scheme 'mysql'")
