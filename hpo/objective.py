@@ -48,7 +48,7 @@ class Objective:
         finally:
             _record(trial, recorder, started)
         if recorder.nan_epoch is not None:
-            reason = f"loss became NaN in epoch {recorder.nan_epoch}"
+            reason = f"loss became NaN or infinite in epoch {recorder.nan_epoch}"
             trial.set_user_attr("fail_reason", reason)
             raise TrialError(reason)
         if recorder.best_value is None:

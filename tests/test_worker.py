@@ -1,0 +1,177 @@
+"""Real `hpo worker` processes against real databases; counts come from the database."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+
+from hpo.storage import open_storage
+from hpo.worker import SURPLUS_ATTR
+from tests.conftest import HPO, run_hpo, tiny_space
+
+
+def _trials(url: str, name: str) -> list[optuna.trial.FrozenTrial]:
+    storage = open_storage(url)
+    try:
+        return optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
+    finally:
+        storage.engine.dispose()
+
+
+def _finished(trials: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
+    return [t for t in trials if t.state.name in ("COMPLETE", "PRUNED")]
+
+
+def test_worker_runs_the_budget_then_stops(tmp_path: Path, storage_url: str) -> None:
+    space = tiny_space(tmp_path, trials=3, epochs=2)
+    proc = run_hpo("worker", "--study", "tiny", "--space", str(space), "--storage", storage_url, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    trials = _trials(storage_url, "tiny")
+    assert len(_finished(trials)) == 3 and len(trials) == 3
+    assert trials[0].user_attrs.get("hpo:baseline") == 0  # the baseline ran first
+    assert trials[0].params["filters"] == 8 and trials[0].params["learning_rate"] == 0.005
+    for t in _finished(trials):
+        assert {"epochs", "wall_seconds", "keras"} <= set(t.user_attrs)
+        assert 1 <= t.user_attrs["epochs"] <= 2 and t.user_attrs["wall_seconds"] > 0
+    done = [t for t in trials if t.state.name == "COMPLETE"]
+    assert done and all(t.user_attrs["param_count"] > 0 and "best_epoch" in t.user_attrs for t in done)
+    assert all(len(t.intermediate_values) == t.user_attrs["epochs"] for t in _finished(trials))
+
+    again = run_hpo("worker", "--study", "tiny", "--storage", storage_url, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "budget of 3 trials already reached" in again.stderr
+    assert len(_trials(storage_url, "tiny")) == 3
+
+    status = run_hpo("status", "--study", "tiny", "--storage", storage_url, "--json", cwd=tmp_path)
+    summary = json.loads(status.stdout)[0]
+    assert summary["finished"] == 3 and summary["trials"]["running"] == 0
+    exported = run_hpo("export", "--study", "tiny", "--storage", storage_url, cwd=tmp_path)
+    config = json.loads(exported.stdout)
+    best = max(done, key=lambda t: t.value or 0)
+    assert config["value"] == best.value and config["trial"] == best.number
+    assert config["params"]["batch_size"] == 64  # fixed params are part of the config
+    for key in ("study", "task", "metric", "direction", "value", "params", "trial", "epochs", "data",
+                "spec_sha256", "versions", "created_at"):
+        assert key in config
+    assert set(config["versions"]) == {"hpo", "optuna", "keras", "backend"}
+
+
+@pytest.mark.postgres
+def test_two_workers_share_one_budget_exactly(tmp_path: Path, postgres_url: str) -> None:
+    budget = 8
+    space = tiny_space(tmp_path, trials=budget, epochs=1, sampler="random", pruner="none")
+    create = run_hpo("create", "--study", "tiny", "--space", str(space), "--storage", postgres_url, cwd=tmp_path)
+    assert create.returncode == 0, create.stderr
+    env = {**os.environ, "HPO_CACHE_DIR": str(tmp_path / "cache")}
+    workers = [
+        subprocess.Popen([HPO, "worker", "--study", "tiny", "--storage", postgres_url, "--worker-id", str(i)],
+                         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for i in range(2)
+    ]
+    outputs = [w.communicate(timeout=300) for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], outputs
+    trials = _trials(postgres_url, "tiny")
+    assert len(_finished(trials)) == budget
+    assert len({t.number for t in trials}) == len(trials)
+    assert not [t for t in trials if t.state.name in ("RUNNING", "WAITING")]
+    # Anything beyond the budget was a race loser, handed back as a marked FAIL, never run.
+    extra = [t for t in trials if t.state.name == "FAIL"]
+    assert all(t.user_attrs.get(SURPLUS_ATTR) for t in extra)
+    ran_by = [sum(1 for line in err.splitlines() if line.startswith("trial ")) for _, err in outputs]
+    assert sum(ran_by) == budget and min(ran_by) >= 1, ran_by
+
+
+def _wait_for(predicate, timeout: float = 120.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.3)
+    raise AssertionError("condition not reached in time")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_interrupted_worker_leaves_nothing_running_and_requeues(tmp_path: Path, signum: int) -> None:
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    space = tiny_space(tmp_path, trials=5, epochs=500, pruner="none")
+    worker = subprocess.Popen([HPO, "worker", "--study", "tiny", "--space", str(space), "--storage", url],
+                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def training() -> bool:
+        if not (tmp_path / "studies.db").exists():
+            return False
+        try:
+            running = [t for t in _trials(url, "tiny") if t.state.name == "RUNNING"]
+        except Exception:  # the study is still being created
+            return False
+        return bool(running and running[0].intermediate_values)
+
+    _wait_for(training)
+    worker.send_signal(signum)
+    _, err = worker.communicate(timeout=60)
+    assert worker.returncode == 130, err
+    assert "re-enqueued" in err.splitlines()[-1]
+    trials = _trials(url, "tiny")
+    states = [t.state.name for t in trials]
+    assert "RUNNING" not in states
+    interrupted = next(t for t in trials if t.state.name == "FAIL")
+    requeued = next(t for t in trials if t.state.name == "WAITING")
+    assert requeued.user_attrs["hpo:requeued_from"] == interrupted.number
+    assert requeued.system_attrs["fixed_params"] == interrupted.params
+
+
+KEYPOINTS = """\
+name: kp
+task: keypoints
+data: {{path: {path}, validation_fraction: 0.25, missing_keypoints: mask}}
+objective: {{metric: val_rmse, direction: minimize}}
+budget: {{trials: 3, max_epochs: 2}}
+sampler: {{type: random, seed: 0}}
+pruner: {{type: none}}
+params:
+  conv_blocks: 1
+  filters: {{type: categorical, choices: [4, 8]}}
+  hidden_units: 16
+  learning_rate: {{type: float, low: 1.0e-3, high: 1.0e-2, log: true}}
+  batch_size: 16
+"""
+
+
+def test_a_nan_trial_fails_with_its_reason_and_the_worker_carries_on(tmp_path: Path) -> None:
+    import numpy as np
+
+    from hpo.data.datasets import load_dataset
+    from hpo.data.synth import write_keypoints_csv
+    from hpo.objective import Objective
+    from hpo.space import load_spec
+    from hpo.worker import run_worker
+
+    write_keypoints_csv(tmp_path / "training.csv", 48, seed=1)
+    space = tmp_path / "kp.yaml"
+    space.write_text(KEYPOINTS.format(path=tmp_path / "training.csv"))
+    spec = load_spec(space)
+    good = load_dataset(spec.data)
+    y_bad = good.y_train.copy()
+    y_bad[0, 0] = np.inf  # one diverged label makes the loss non-finite at once
+    poisoned = type(good)(good.x_train, y_bad, good.x_val, good.y_val, good.n_outputs, good.labels, good.source)
+
+    def factory(spec, data_path):  # type: ignore[no-untyped-def]
+        bad, fine = Objective(spec, poisoned), Objective(spec, good)
+        return lambda trial: (bad if trial.number == 0 else fine)(trial)
+
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    lines: list[str] = []
+    report = run_worker(url, "kp", space_path=str(space), objective_factory=factory, log=lines.append)
+    trials = _trials(url, "kp")
+    assert trials[0].state.name == "FAIL"
+    assert "NaN" in trials[0].user_attrs["fail_reason"]
+    assert any(line.startswith("trial 0 fail loss became NaN") for line in lines), lines
+    assert len(_finished(trials)) == 3 and report.budget_reached
+    assert len(trials) == 4
