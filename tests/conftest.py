@@ -78,8 +78,8 @@ def db_snapshot(url: str) -> dict[str, object]:
             if "studies" in tables:
                 snap["names"] = sorted(r[0] for r in conn.execute(sqlalchemy.text("SELECT study_name FROM studies")))
             if "trial_user_attributes" in tables:
-                snap["attrs"] = sorted(
-                    (r[0], r[1]) for r in conn.execute(sqlalchemy.text("SELECT trial_id, key FROM trial_user_attributes")))
+                query = sqlalchemy.text("SELECT trial_id, key FROM trial_user_attributes")
+                snap["attrs"] = sorted((r[0], r[1]) for r in conn.execute(query))
         return snap
     finally:
         engine.dispose()
