@@ -191,7 +191,8 @@ def _trial_line(study: optuna.Study, t: optuna.trial.FrozenTrial, spec: StudySpe
     if t.state.name == "FAIL":
         value = str(t.user_attrs.get("fail_reason", "failed"))
     try:
-        best = f"best {study.best_value:.4g} (#{study.best_trial.number})"
+        top = study.best_trial  # one query; best_value would run it again
+        best = f"best {top.value:.4g} (#{top.number})"
     except ValueError:
         best = "no best yet"
     return (

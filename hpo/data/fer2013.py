@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from hpo.data.cache import cached_arrays
 from hpo.data.pixels import numeric_column, read_pixel_csv
@@ -15,9 +16,7 @@ USAGES = ("Training", "PublicTest", "PrivateTest")
 FER_SIZE = 48
 
 
-def read_fer2013_csv(
-    path: Path, cache_dir: Path | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def read_fer2013_csv(path: Path, cache_dir: Path | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Read ``emotion,pixels[,Usage]``: images uint8 (N, 48, 48), labels int64 (N,), usage.
 
     ``usage`` is an array of str (Training/PublicTest/PrivateTest), or None
@@ -42,10 +41,9 @@ def _parse(path: Path) -> dict[str, np.ndarray]:
     bad = np.flatnonzero(~np.isin(emotion, np.arange(len(EMOTIONS))))
     if bad.size:
         row = int(bad[0])
-        raise DataError(
-            f"{source}: row {row + 1}: emotion {frame['emotion'].iloc[row]!r} "
-            f"is not an integer 0-{len(EMOTIONS) - 1}"
-        )
+        value = frame["emotion"].iloc[row]
+        what = "is empty" if pd.isna(value) else f"{str(value)!r} is not an integer 0-{len(EMOTIONS) - 1}"
+        raise DataError(f"{source}: row {row + 1}: emotion {what} ({', '.join(EMOTIONS)})")
     arrays = {
         "images": pixels.reshape(-1, FER_SIZE, FER_SIZE),
         "labels": emotion.astype(np.int64),
@@ -55,8 +53,6 @@ def _parse(path: Path) -> dict[str, np.ndarray]:
         bad = np.flatnonzero(~np.isin(usage, np.array(USAGES, dtype=object)))
         if bad.size:
             row = int(bad[0])
-            raise DataError(
-                f"{source}: row {row + 1}: Usage {usage[row]!r} is not one of {', '.join(USAGES)}"
-            )
+            raise DataError(f"{source}: row {row + 1}: Usage {usage[row]!r} is not one of {', '.join(USAGES)}")
         arrays["usage"] = usage.astype(str)
     return arrays

@@ -70,9 +70,7 @@ def read_keypoints_csv(path: Path, cache_dir: Path | None = None) -> KeypointsDa
 
 def _parse(path: Path) -> dict[str, np.ndarray]:
     source = str(path)
-    frame, pixels = read_pixel_csv(
-        path, IMAGE_COLUMN, IMAGE_SIZE * IMAGE_SIZE, required=KEYPOINT_COLUMNS
-    )
+    frame, pixels = read_pixel_csv(path, IMAGE_COLUMN, IMAGE_SIZE * IMAGE_SIZE, required=KEYPOINT_COLUMNS)
     if len(pixels) == 0:
         raise DataError(f"{source}: no data rows, only a header")
     keypoints = np.empty((len(pixels), len(KEYPOINT_COLUMNS)), dtype=np.float32)

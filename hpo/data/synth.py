@@ -119,8 +119,15 @@ def _finish(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 class _Face:
     """A canvas with a similarity transform from face coordinates to pixels."""
 
-    def __init__(self, rng: np.random.Generator, size: int, center: tuple[float, float],
-                 scale: float, max_degrees: float, shift: float) -> None:
+    def __init__(
+        self,
+        rng: np.random.Generator,
+        size: int,
+        center: tuple[float, float],
+        scale: float,
+        max_degrees: float,
+        shift: float,
+    ) -> None:
         self.size = size
         self.scale = scale * rng.uniform(0.9, 1.05)
         angle = np.deg2rad(rng.uniform(-max_degrees, max_degrees))
