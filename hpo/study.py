@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +38,9 @@ def make_sampler(spec: StudySpec, *, worker_id: int = 0) -> optuna.samplers.Base
         opts.setdefault("constant_liar", True)  # parallel workers avoid piling on one point
         if opts.get("multivariate") and any(p.when for p in spec.searched):
             opts.setdefault("group", True)  # conditional params need grouped multivariate TPE
-        return optuna.samplers.TPESampler(seed=seed, **opts)
+        with warnings.catch_warnings():  # `group` is "experimental" since optuna 2.8
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.samplers.TPESampler(seed=seed, **opts)
     if kind == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if kind == "gp":

@@ -83,7 +83,7 @@ def _save(target: Path, arrays: dict[str, np.ndarray]) -> None:
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)  # type: ignore[arg-type]
+            np.savez(f, **arrays)  # type: ignore[arg-type]  # numpy stubs: a key could be allow_pickle
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -9,7 +9,7 @@ can learn them, and a loader bug shows up as a model that cannot.
 from __future__ import annotations
 
 import os
-import tempfile
+import uuid
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -95,14 +95,16 @@ def format_pixel_rows(pixels: np.ndarray) -> list[bytes]:
 
 
 def _write_atomic(path: Path, chunks: Iterable[bytes]) -> None:
+    """Write to a temporary name beside ``path``, then rename: never a half-written file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # open(..., "xb") rather than mkstemp: the file gets the umask's mode, not 0600.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        with os.fdopen(fd, "wb") as f:
+        with tmp.open("xb") as f:
             f.writelines(chunks)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
