@@ -17,6 +17,7 @@ Reports medians and the ratios baseline/cold (target >= 10) and baseline/cached
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import statistics
 import sys
@@ -71,12 +72,19 @@ def main() -> int:
         print(f"  {time.perf_counter() - start:.1f} s")
     path.read_bytes()  # into the page cache, so no side pays for the disk
 
-    base_times, (base_images, base_kp) = timed(lambda: notebook_load(path), args.repeats[0])
-
+    base_times: list[float] = []
+    cold_times: list[float] = []
     with tempfile.TemporaryDirectory(dir=DATA) as scratch:
-        # A new empty cache directory for every cold run (made outside the clock).
-        empties = iter([Path(tempfile.mkdtemp(dir=scratch)) for _ in range(args.repeats[1])])
-        cold_times, cold_data = timed(lambda: read_keypoints_csv(path, cache_dir=next(empties)), args.repeats[1])
+        # Baseline and cold runs alternate, so that load from other processes on
+        # the machine falls on both alike; each cold run gets a new empty cache.
+        for i in range(max(args.repeats[0], args.repeats[1])):
+            if i < args.repeats[0]:
+                times, (base_images, base_kp) = timed(lambda: notebook_load(path), 1)
+                base_times += times
+            if i < args.repeats[1]:
+                empty = Path(tempfile.mkdtemp(dir=scratch))
+                times, cold_data = timed(functools.partial(read_keypoints_csv, path, cache_dir=empty), 1)
+                cold_times += times
         cache = Path(scratch) / "cache"
         read_keypoints_csv(path, cache_dir=cache)
         cached_times, cached_data = timed(lambda: read_keypoints_csv(path, cache_dir=cache), args.repeats[2])

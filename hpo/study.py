@@ -131,7 +131,7 @@ def create_study(storage: optuna.storages.BaseStorage, spec: StudySpec) -> tuple
     try:
         try:
             study = optuna.create_study(
-                study_name=spec.name, storage=storage, direction=spec.direction,
+                study_name=spec.name, storage=storage, direction=spec.direction,  # type: ignore[arg-type]
                 sampler=make_sampler(spec), pruner=make_pruner(spec),
             )
         except optuna.exceptions.DuplicatedStudyError:

@@ -5,4 +5,5 @@ set -euo pipefail
 HPO_EXTRAS=test,gp
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 ruff check hpo tests benchmarks
+mypy hpo
 python -m pytest "$@"

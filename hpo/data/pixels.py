@@ -147,9 +147,9 @@ class PixelParser:
         n_tokens = len(ends)
         picked = self._picked[:n_tokens]
         values = self._values[:n_tokens]
-        np.take(hundreds, ends, out=picked, mode="clip")
+        np.take(hundreds, ends, out=picked, mode="wrap")
         np.multiply(picked, np.uint16(100), out=values)
-        np.take(ones_tens, ends, out=picked, mode="clip")
+        np.take(ones_tens, ends, out=picked, mode="wrap")
         values += picked
 
         counts = np.diff(np.searchsorted(ends, seps - 2))
