@@ -15,7 +15,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def machine() -> dict[str, Any]:
-    versions = {}
+    versions: dict[str, str | None] = {}
     for package in ("hpo", "optuna", "sqlalchemy", "numpy", "pandas", "keras", "tensorflow", "psycopg"):
         try:
             versions[package] = metadata.version(package)
