@@ -1,80 +1,76 @@
-"""Memory across many trials in one worker: RSS after each trial, with hpo's per-trial
-Keras reset and, as the baseline in the same run, without it.
+"""Memory of one `hpo worker` process over many trials: RSS sampled from outside (the PID
+survives re-execs), with recycling off (the baseline: TensorFlow leaks a few MB per
+model.fit even after clear_session) and on (`--recycle-mb`).
 
-    python benchmarks/worker_memory.py [--trials 30]
+    python benchmarks/worker_memory.py [--trials 30] [--recycle-mb 64]
 """
 
 from __future__ import annotations
 
 import argparse
-import multiprocessing
+import os
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import record  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+from tests.conftest import tiny_space  # noqa: E402
+
+HPO = str(Path(sys.executable).parent / "hpo")
 
 
-def rss_mb() -> float:
-    with open("/proc/self/statm") as f:
-        pages = int(f.read().split()[1])
-    import os
+def rss_mb(pid: int) -> float | None:
+    try:
+        with open(f"/proc/{pid}/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, IndexError):
+        return None
 
-    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
-
-def run(trials: int, reset: bool, queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
-    sys.path.insert(0, str(REPO))
-    import hpo.training
-    from hpo.worker import run_worker
-    from tests.conftest import tiny_space
-
-    if not reset:
-        hpo.training.reset_keras = lambda: None  # the notebooks' loop: nothing cleared
+def run(trials: int, recycle_mb: float) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as tmp:
         space = tiny_space(Path(tmp), trials=trials, epochs=2, pruner="none")
+        proc = subprocess.Popen(
+            [HPO, "worker", "--study", "tiny", "--space", str(space), "--storage", f"sqlite:///{tmp}/m.db",
+             "--recycle-mb", str(recycle_mb)],
+            cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         samples: list[float] = []
-        run_worker(f"sqlite:///{tmp}/m.db", "tiny", space_path=str(space),
-                   log=lambda line: samples.append(rss_mb()) if line.startswith("trial ") else None)
-    queue.put(samples)
-
-
-def measure(trials: int, reset: bool) -> list[float]:
-    ctx = multiprocessing.get_context("spawn")  # a fresh process per mode: nothing shared
-    queue = ctx.Queue()
-    proc = ctx.Process(target=run, args=(trials, reset, queue))
-    proc.start()
-    samples = queue.get()
-    proc.join()
-    return samples
-
-
-def growth_per_trial(samples: list[float]) -> float:
-    """Least-squares slope (MB per trial) over the second half, after warm-up."""
-    import numpy as np
-
-    half = samples[len(samples) // 2:]
-    return float(np.polyfit(np.arange(len(half)), half, 1)[0])
+        while proc.poll() is None:
+            value = rss_mb(proc.pid)
+            if value is not None:
+                samples.append(value)
+            time.sleep(0.2)
+        _, err = proc.communicate()
+        assert proc.returncode == 0, err
+    third = len(samples) // 3
+    return {
+        "peak_mb": max(samples),
+        "peak_first_third_mb": max(samples[:third]),
+        "peak_last_third_mb": max(samples[-third:]),
+        "recycles": err.count("recycling worker process"),
+        "trials_logged": sum(1 for line in err.splitlines() if line.startswith("trial ")),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--trials", type=int, default=30)
+    parser.add_argument("--recycle-mb", type=float, default=64)
     args = parser.parse_args()
-    with_reset = measure(args.trials, reset=True)
-    without = measure(args.trials, reset=False)
-    slope_reset, slope_none = growth_per_trial(with_reset), growth_per_trial(without)
-    print(f"{'mode':<22} {'RSS first':>10} {'RSS last':>10} {'MB/trial (2nd half)':>20}")
-    for name, s, slope in (("hpo (reset per trial)", with_reset, slope_reset),
-                           ("no reset (baseline)", without, slope_none)):
-        print(f"{name:<22} {s[0]:>10.0f} {s[-1]:>10.0f} {slope:>20.2f}")
+    results = {"off": run(args.trials, 0), f"recycle_{args.recycle_mb:g}mb": run(args.trials, args.recycle_mb)}
+    print(f"{'mode':<16} {'peak MB':>8} {'peak 1st third':>15} {'peak last third':>16} {'recycles':>9}")
+    for name, r in results.items():
+        print(f"{name:<16} {r['peak_mb']:>8.0f} {r['peak_first_third_mb']:>15.0f} "
+              f"{r['peak_last_third_mb']:>16.0f} {r['recycles']:>9}")
     path = record("worker_memory", {
-        "trials": args.trials, "model": "tests/conftest.py tiny digits CNN, 2 epochs",
-        "rss_mb_after_each_trial": {"hpo": with_reset, "no_reset": without},
-        "mb_per_trial_second_half": {"hpo": slope_reset, "no_reset": slope_none},
+        "trials": args.trials, "model": "tests/conftest.py tiny digits CNN, 2 epochs per trial",
+        "sampling": "RSS of the worker PID every 0.2 s", "results": results,
     })
     print(f"recorded {path}")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
@@ -72,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "for an existing one it must match the pinned spec")
     p.add_argument("--worker-id", type=int, default=0, metavar="K",
                    help="offsets the sampler seed so parallel workers propose different trials")
+    p.add_argument("--recycle-mb", type=float, default=1024, metavar="MB",
+                   help="re-exec this worker (same PID) when its memory grew by more than MB since "
+                        "its first trial (TensorFlow leaks per model.fit); 0: never (default 1024)")
 
     p = sub.add_parser("status", help="studies, trials by state, best value and params")
     p.add_argument("--study", metavar="NAME")
@@ -159,9 +163,14 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "worker":
         from hpo.worker import run_worker
 
+        started = time.monotonic()
         report = run_worker(url, args.study, trials=args.trials, timeout=args.timeout,
-                            data_path=args.data, space_path=args.space, worker_id=args.worker_id)
-        print(f"worker done: ran {report.ran} trials; study {args.study!r}: "
+                            data_path=args.data, space_path=args.space, worker_id=args.worker_id,
+                            recycle_mb=args.recycle_mb)
+        ran = report.ran + int(os.environ.get(_RAN_BEFORE, "0"))
+        if report.recycle and (args.trials is None or report.ran < args.trials):
+            _reexec_worker(args, report.ran, ran, time.monotonic() - started)
+        print(f"worker done: ran {ran} trials; study {args.study!r}: "
               + ", ".join(f"{n} {s.lower()}" for s, n in sorted(report.states.items()))
               + ("; budget reached" if report.budget_reached else ""))
         return 0
@@ -190,6 +199,29 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(f"wrote {args.out}", file=sys.stderr)
         return 0
     raise AssertionError(args.command)
+
+
+_RAN_BEFORE = "HPO_WORKER_RAN_BEFORE"
+
+
+def _reexec_worker(args: argparse.Namespace, ran_here: int, ran_total: int, elapsed: float) -> NoReturn:
+    """Replace this process with a fresh worker that carries on with what is left."""
+    argv = [sys.executable, "-m", "hpo.cli", "worker", "--study", args.study,
+            "--worker-id", str(args.worker_id), "--recycle-mb", str(args.recycle_mb)]
+    if args.storage:
+        argv += ["--storage", args.storage]
+    if args.data:
+        argv += ["--data", args.data]
+    if args.space:
+        argv += ["--space", args.space]
+    if args.trials is not None:
+        argv += ["--trials", str(args.trials - ran_here)]
+    if args.timeout is not None:
+        argv += ["--timeout", str(max(args.timeout - elapsed, 0.001))]
+    os.environ[_RAN_BEFORE] = str(ran_total)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, argv)
 
 
 def _synth(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ no work is lost, and leave nothing RUNNING.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import time
@@ -58,6 +59,7 @@ class WorkerReport:
     ran: int = 0
     states: dict[str, int] = field(default_factory=dict)
     budget_reached: bool = False
+    recycle: bool = False  # stopped early to shed memory: start a fresh process and go on
 
 
 class Budget:
@@ -85,6 +87,15 @@ class Budget:
             raise BudgetReached(f"budget of {self.trials} trials already taken by other workers")
 
 
+def rss_mb() -> float:
+    """Resident memory of this process in MiB (Linux; 0 where /proc is absent)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:
+        return 0.0
+
+
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -98,6 +109,7 @@ def run_worker(
     data_path: str | None = None,
     space_path: str | None = None,
     worker_id: int = 0,
+    recycle_mb: float = 0,
     objective_factory: ObjectiveFactory | None = None,
     log: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True),
 ) -> WorkerReport:
@@ -154,6 +166,15 @@ def run_worker(
         log(_trial_line(study, frozen, spec))
         if budget.exhausted():
             report.budget_reached = True
+            study.stop()
+            return
+        # TensorFlow leaks a few MB per model.fit even after clear_session (tensorflow#61791);
+        # past a limit the worker hands over to a fresh process instead of growing forever.
+        rss = rss_mb()
+        baseline = current.setdefault("rss_after_first_trial", rss)
+        if recycle_mb and rss - baseline > recycle_mb:
+            log(f"recycling worker process: RSS grew {rss - baseline:.0f} MB over {report.ran} trials")
+            report.recycle = True
             study.stop()
 
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)

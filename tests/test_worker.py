@@ -175,3 +175,17 @@ def test_a_nan_trial_fails_with_its_reason_and_the_worker_carries_on(tmp_path: P
     assert any(line.startswith("trial 0 fail loss became NaN") for line in lines), lines
     assert len(_finished(trials)) == 3 and report.budget_reached
     assert len(trials) == 4
+
+
+def test_worker_recycles_its_process_when_memory_grows(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    space = tiny_space(tmp_path, trials=10, epochs=1, pruner="none")
+    # A limit no process stays under: each process runs two trials (the first sets its memory
+    # baseline), then re-execs itself; the fresh process carries on with the trials left.
+    proc = run_hpo("worker", "--study", "tiny", "--space", str(space), "--storage", url, "--trials", "5",
+                   "--recycle-mb", "0.001", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.count("recycling worker process") == 2
+    assert "worker done: ran 5 trials" in proc.stdout
+    trials = _trials(url, "tiny")
+    assert len(_finished(trials)) == 5 and len(trials) == 5

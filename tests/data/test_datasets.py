@@ -1,0 +1,69 @@
+"""A study's data section -> arrays: mask vs drop, limits, seeded splits, bundled sets, FER usage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hpo.data.datasets import load_dataset
+from hpo.data.synth import write_fer2013_csv, write_keypoints_csv
+from hpo.errors import DataError
+
+
+@pytest.fixture(scope="module")
+def keypoints_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("kp") / "training.csv"
+    write_keypoints_csv(path, 120, seed=3)
+    return path
+
+
+def _kp(path: Path, **data: object) -> dict:
+    return {"format": "kaggle_keypoints", "path": str(path), "validation_fraction": 0.25, **data}
+
+
+def test_mask_keeps_every_row_and_drop_only_complete_ones(keypoints_csv: Path, tmp_path: Path) -> None:
+    masked = load_dataset(_kp(keypoints_csv, missing_keypoints="mask"), cache_dir=tmp_path)
+    dropped = load_dataset(_kp(keypoints_csv, missing_keypoints="drop"), cache_dir=tmp_path)
+    assert len(masked.x_train) + len(masked.x_val) == 120
+    assert np.isnan(masked.y_train).any()
+    complete = len(dropped.x_train) + len(dropped.x_val)
+    assert 10 <= complete < 120
+    assert not np.isnan(dropped.y_train).any() and not np.isnan(dropped.y_val).any()
+    assert masked.x_train.shape[1:] == (96, 96, 1) and masked.x_train.dtype == np.float32
+    assert masked.x_train.min() >= 0.0 and masked.x_train.max() <= 1.0
+
+
+def test_split_is_seeded_and_limit_applies(keypoints_csv: Path, tmp_path: Path) -> None:
+    a = load_dataset(_kp(keypoints_csv, limit=40), cache_dir=tmp_path)
+    b = load_dataset(_kp(keypoints_csv, limit=40), cache_dir=tmp_path)
+    c = load_dataset(_kp(keypoints_csv, limit=40, seed=7), cache_dir=tmp_path)
+    assert len(a.x_train) + len(a.x_val) == 40
+    assert np.array_equal(a.y_val, b.y_val, equal_nan=True)
+    assert not np.array_equal(a.y_val, c.y_val, equal_nan=True)
+
+
+def test_data_override_and_missing_file(tmp_path: Path, keypoints_csv: Path) -> None:
+    with pytest.raises(DataError, match=r"data file not found; .* `hpo data synth keypoints --rows 2000"):
+        load_dataset(_kp(tmp_path / "absent.csv"))
+    found = load_dataset(_kp(tmp_path / "absent.csv"), path_override=keypoints_csv, cache_dir=tmp_path)
+    assert found.source == str(keypoints_csv)
+
+
+def test_bundled_sets_are_real_and_stratified() -> None:
+    digits = load_dataset({"format": "digits", "validation_fraction": 0.2})
+    assert digits.x_train.shape[1:] == (8, 8, 1) and digits.n_outputs == 10
+    assert len(digits.x_train) + len(digits.x_val) == 1797
+    assert set(np.unique(digits.y_val)) == set(range(10))
+    faces = load_dataset({"format": "lfw_subset", "validation_fraction": 0.25})
+    assert faces.x_train.shape[1:] == (25, 25, 1) and faces.labels == ("non-face", "face")
+    assert np.bincount(faces.y_val).tolist() == [25, 25]
+
+
+def test_fer2013_uses_its_own_usage_split(tmp_path: Path) -> None:
+    path = tmp_path / "fer2013.csv"
+    write_fer2013_csv(path, 200, seed=0)
+    data = load_dataset({"format": "fer2013", "path": str(path), "validation_fraction": 0.2})
+    assert data.x_train.shape[1:] == (48, 48, 1) and data.n_outputs == 7
+    assert 0 < len(data.x_val) < len(data.x_train) < 200  # PrivateTest rows held out
