@@ -11,11 +11,13 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 if [ "$(cat .venv/.hpo-stamp 2>/dev/null)" != "$(stamp_of)" ]; then
-  .venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" >&2 || true
-  .venv/bin/python -m pip install -q -c scripts/constraints.txt -e ".${EXTRAS:+[$EXTRAS]}" \
-    2>&1 | grep -v "^WARNING: Location" >&2 || true
-  .venv/bin/python -c "import hpo, optuna, keras" >/dev/null 2>&1 \
-    || { echo "setup.sh: installing hpo into .venv failed; see pip's output above" >&2; exit 1; }
+  echo "installing hpo${EXTRAS:+[$EXTRAS]} into .venv (pip's log: .venv/setup.log)" >&2
+  if ! .venv/bin/python -m pip install -c scripts/constraints.txt -e ".${EXTRAS:+[$EXTRAS]}" \
+      > .venv/setup.log 2>&1 || ! .venv/bin/python -c "import hpo, optuna, keras" >/dev/null 2>&1; then
+    tail -n 20 .venv/setup.log >&2
+    echo "setup.sh: installing hpo into .venv failed; the whole log is .venv/setup.log" >&2
+    exit 1
+  fi
   stamp_of > .venv/.hpo-stamp
 fi
 export PATH="$PWD/.venv/bin:$PATH"
