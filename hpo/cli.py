@@ -35,6 +35,19 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative(kind: type[int] | type[float]):  # type: ignore[no-untyped-def]
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from e
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+        return value
+
+    return parse
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -71,9 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--space", metavar="FILE",
                    help="study file for a new study (default: search_spaces/NAME.yaml); "
                         "for an existing one it must match the pinned spec")
-    p.add_argument("--worker-id", type=int, default=0, metavar="K",
+    p.add_argument("--worker-id", type=_non_negative(int), default=0, metavar="K",
                    help="offsets the sampler seed so parallel workers propose different trials")
-    p.add_argument("--recycle-mb", type=float, default=1024, metavar="MB",
+    p.add_argument("--recycle-mb", type=_non_negative(float), default=1024, metavar="MB",
                    help="re-exec this worker (same PID) when its memory grew by more than MB since "
                         "its first trial (TensorFlow leaks per model.fit); 0: never (default 1024)")
 
@@ -115,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"hpo: error: {line}", file=sys.stderr)
         return e.exit_code
     except _interrupted() as e:
-        print(f"hpo: {e}", file=sys.stderr)
+        print(f"hpo: {str(e) or 'interrupted'}", file=sys.stderr)
         return 130
     except _storage_errors() as e:
         from hpo.storage import _first_line
@@ -168,8 +181,11 @@ def _dispatch(args: argparse.Namespace) -> int:
                             data_path=args.data, space_path=args.space, worker_id=args.worker_id,
                             recycle_mb=args.recycle_mb)
         ran = report.ran + int(os.environ.get(_RAN_BEFORE, "0"))
-        if report.recycle and (args.trials is None or report.ran < args.trials):
-            _reexec_worker(args, report.ran, ran, time.monotonic() - started)
+        elapsed = time.monotonic() - started
+        if (report.recycle and not report.budget_reached
+                and (args.trials is None or report.ran < args.trials)
+                and (args.timeout is None or elapsed < args.timeout)):
+            _reexec_worker(args, report.ran, ran, elapsed)
         print(f"worker done: ran {ran} trials; study {args.study!r}: "
               + ", ".join(f"{n} {s.lower()}" for s, n in sorted(report.states.items()))
               + ("; budget reached" if report.budget_reached else ""))
@@ -177,10 +193,10 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "status":
         import json
 
-        from hpo.status import all_studies, format_summary, study_summary
+        from hpo.status import format_summary, hpo_studies, study_summary
 
         storage = open_storage(url, must_exist=True)
-        names = [args.study] if args.study else all_studies(storage)
+        names = [args.study] if args.study else hpo_studies(storage)
         summaries = [study_summary(storage, n) for n in names]
         if args.json:
             print(json.dumps(summaries, indent=2))
@@ -195,7 +211,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         if args.out == "-":
             sys.stdout.write(text)
         else:
-            write_atomic(Path(args.out), text)
+            out = Path(args.out)
+            if out.is_dir():
+                raise ConfigError(f"--out: {out} is a directory; give a file name")
+            try:
+                write_atomic(out, text)
+            except OSError as e:
+                raise ConfigError(f"--out: cannot write {out}: {e.strerror}") from e
             print(f"wrote {args.out}", file=sys.stderr)
         return 0
     raise AssertionError(args.command)
@@ -206,7 +228,8 @@ _RAN_BEFORE = "HPO_WORKER_RAN_BEFORE"
 
 def _reexec_worker(args: argparse.Namespace, ran_here: int, ran_total: int, elapsed: float) -> NoReturn:
     """Replace this process with a fresh worker that carries on with what is left."""
-    argv = [sys.executable, "-m", "hpo.cli", "worker", "--study", args.study,
+    # -P: like the `hpo` script, do not put the working directory first on sys.path.
+    argv = [sys.executable, "-P", "-m", "hpo.cli", "worker", "--study", args.study,
             "--worker-id", str(args.worker_id), "--recycle-mb", str(args.recycle_mb)]
     if args.storage:
         argv += ["--storage", args.storage]
@@ -217,7 +240,7 @@ def _reexec_worker(args: argparse.Namespace, ran_here: int, ran_total: int, elap
     if args.trials is not None:
         argv += ["--trials", str(args.trials - ran_here)]
     if args.timeout is not None:
-        argv += ["--timeout", str(max(args.timeout - elapsed, 0.001))]
+        argv += ["--timeout", str(args.timeout - elapsed)]
     os.environ[_RAN_BEFORE] = str(ran_total)
     sys.stdout.flush()
     sys.stderr.flush()

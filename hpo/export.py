@@ -28,7 +28,7 @@ EXPORT_KEYS = ("study", "task", "metric", "direction", "value", "params", "trial
 def best_config(storage: optuna.storages.BaseStorage, name: str) -> dict[str, Any]:
     import optuna
 
-    spec = pinned_spec(storage, name)
+    spec = pinned_spec(storage, name, wait_s=0)
     study = optuna.load_study(study_name=name, storage=storage)
     try:
         best = study.best_trial
@@ -77,6 +77,7 @@ def write_atomic(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the file from a dashboard container
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -92,8 +93,12 @@ def read_config(path: Path) -> dict[str, Any]:
         config = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as e:
         raise ConfigError(f"{path}: no such file; write one with `hpo export --out {path}`") from e
-    except json.JSONDecodeError as e:
-        raise ConfigError(f"{path}: not valid JSON (line {e.lineno}): {e.msg}") from e
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {e.strerror}") from e
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: not valid JSON: {e}") from e
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path}: expected a JSON object from `hpo export`")
     missing = [k for k in ("task", "metric", "direction", "params", "epochs", "data")
                if k not in config]
     if missing:
@@ -118,6 +123,9 @@ def train_from_config(
     if n_epochs < 1:
         raise ConfigError(f"--epochs: must be >= 1, got {n_epochs}")
     dataset = load_dataset(config["data"], path_override=data_path, cache_dir=default_cache_dir())
+    from hpo.quiet import import_keras_quietly
+
+    import_keras_quietly()
     from hpo.training import fit
 
     result = fit(
@@ -128,8 +136,12 @@ def train_from_config(
     final = {k: v[-1] for k, v in result.history.items()}
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.stem}.tmp.keras")
-    result.model.save(tmp)
-    os.replace(tmp, out)
+    try:
+        result.model.save(tmp)
+        os.replace(tmp, out)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise ConfigError(f"--out: cannot write {out}: {e.strerror}") from e
     log(f"trained {n_epochs} epochs: {config['metric']}={final.get(config['metric'], float('nan')):.4g} "
         f"(study best {config.get('value')}); saved {out}")
     return final

@@ -16,7 +16,7 @@ from optuna_integration import KerasPruningCallback
 from hpo.data.datasets import Dataset
 from hpo.errors import TrialError
 from hpo.space import StudySpec, suggest
-from hpo.training import EpochRecorder, count_params, fit
+from hpo.training import EpochRecorder, fit
 
 
 class Objective:
@@ -26,35 +26,33 @@ class Objective:
 
     def __call__(self, trial: optuna.Trial) -> float:
         spec = self.spec
-        params = suggest(trial, spec)
         started = time.perf_counter()
         trial.set_user_attr("keras", f"{keras.__version__}/{keras.backend.backend()}")
         recorder = EpochRecorder(spec.metric, spec.direction)
         try:
-            result = fit(
+            params = suggest(trial, spec)
+            fit(
                 params, spec.task, self.dataset, epochs=spec.max_epochs, monitor=spec.metric,
                 direction=spec.direction, flip=bool(spec.data.get("augment", {}).get("horizontal_flip")),
                 callbacks=[KerasPruningCallback(trial, spec.metric)],
-                seed=int(spec.sampler.get("seed") or 0) + trial.number, recorder=recorder,
+                seed=(int(spec.sampler.get("seed") or 0) + trial.number) % 2**31, recorder=recorder,
             )
-            trial.set_user_attr("param_count", count_params(result.model))
+            if recorder.best_value is None:
+                raise TrialError(f"metric {spec.metric} never appeared in the training logs")
         except optuna.TrialPruned:
             raise
-        except (MemoryError, ValueError, RuntimeError) as e:
-            # A configuration that cannot train (too big, bad shapes) fails this trial only.
-            reason = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
-            trial.set_user_attr("fail_reason", reason[:500])
+        except TrialError as e:
+            trial.set_user_attr("fail_reason", str(e)[:500])
+            raise
+        except Exception as e:
+            # Whatever else one configuration hits (out of memory, bad shapes, a sampler
+            # error) fails this trial only; the worker goes on with the next.
+            text = str(e).strip()
+            reason = f"{type(e).__name__}: {text.splitlines()[0] if text else ''}"[:500]
+            trial.set_user_attr("fail_reason", reason)
             raise TrialError(reason) from e
         finally:
             _record(trial, recorder, started)
-        if recorder.nan_epoch is not None:
-            reason = f"loss became NaN or infinite in epoch {recorder.nan_epoch}"
-            trial.set_user_attr("fail_reason", reason)
-            raise TrialError(reason)
-        if recorder.best_value is None:
-            reason = f"metric {spec.metric} never appeared in the training logs"
-            trial.set_user_attr("fail_reason", reason)
-            raise TrialError(reason)
         return recorder.best_value
 
 
@@ -65,5 +63,7 @@ def _record(trial: optuna.Trial, recorder: EpochRecorder, started: float) -> Non
     }
     if recorder.best_epoch is not None:
         attrs["best_epoch"] = recorder.best_epoch
+    if recorder.param_count is not None:
+        attrs["param_count"] = recorder.param_count
     for key, value in attrs.items():
         trial.set_user_attr(key, value)

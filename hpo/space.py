@@ -86,7 +86,7 @@ SAMPLER_OPTIONS: dict[str, frozenset[str]] = {
     "tpe": frozenset({"seed", "n_startup_trials", "multivariate", "constant_liar", "n_ei_candidates"}),
     "random": frozenset({"seed"}),
     "gp": frozenset({"seed", "n_startup_trials", "deterministic_objective"}),
-    "cmaes": frozenset({"seed", "n_startup_trials", "sigma0", "restart_strategy", "warn_independent_sampling"}),
+    "cmaes": frozenset({"seed", "n_startup_trials", "sigma0", "warn_independent_sampling"}),
     "grid": frozenset({"seed"}),
 }
 _PRUNER_COMMON = frozenset({"n_startup_trials", "n_warmup_steps", "interval_steps", "n_min_trials"})
@@ -99,6 +99,15 @@ PRUNER_OPTIONS: dict[str, frozenset[str]] = {
     "hyperband": frozenset({"min_resource", "max_resource", "reduction_factor", "bootstrap_count"}),
     "none": frozenset(),
 }
+
+# Type and lower bound of each sampler option ("bool" for flags).
+_SAMPLER_OPTION_TYPES: dict[str, tuple[str, float]] = {
+    "seed": ("int", 0), "n_startup_trials": ("int", 0), "n_ei_candidates": ("int", 1),
+    "multivariate": ("bool", 0), "constant_liar": ("bool", 0), "deterministic_objective": ("bool", 0),
+    "warn_independent_sampling": ("bool", 0), "sigma0": ("float", 0),
+}
+MAX_SEED = 2**31 - 1
+MAX_GRID_POINTS = 100_000
 
 _TOP_KEYS = ("name", "description", "task", "data", "objective", "budget", "sampler", "pruner",
              "params", "baselines")
@@ -302,7 +311,13 @@ class _Validator:
         if isinstance(value, bool) or not isinstance(value, int | float) or (
             isinstance(value, float) and not math.isfinite(value)
         ):
-            self.bad(key, f"must be a{'n integer' if integer else ' number'}, got {value!r}")
+            hint = ""
+            if isinstance(value, str):
+                try:
+                    hint = f" (YAML reads {value} as text; write it as {float(value)!r})"
+                except ValueError:
+                    pass
+            self.bad(key, f"must be a{'n integer' if integer else ' number'}, got {value!r}{hint}")
             return None
         if integer and not float(value).is_integer():
             self.bad(key, f"must be an integer, got {value!r}")
@@ -341,6 +356,9 @@ class _Validator:
         sampler = self.sampler(top.get("sampler"), params)
         pruner = self.pruner(top.get("pruner"), max_epochs)
         baselines = self.baselines(top.get("baselines"), params)
+        if len(baselines) > trials:
+            self.bad("baselines", f"{len(baselines)} baselines but budget.trials is {trials}; "
+                                  "raise the budget or drop some")
         description = top.get("description", "")
         if not isinstance(description, str):
             self.bad("description", "must be a string")
@@ -391,6 +409,8 @@ class _Validator:
                 self.bad("data.limit", "must be >= 10 rows")
             out["limit"] = limit
         seed = self.number(d.get("seed", 0), "data.seed", integer=True)
+        if seed is not None and not 0 <= seed <= MAX_SEED:
+            self.bad("data.seed", f"must be between 0 and {MAX_SEED}")
         out["seed"] = seed
         return out
 
@@ -436,12 +456,31 @@ class _Validator:
             return {}
         out = {"type": kind, **self.mapping({k: v for k, v in s.items() if k != "type"},
                                             "sampler", SAMPLER_OPTIONS[kind])}
-        if "seed" in out:
-            self.number(out["seed"], "sampler.seed", integer=True)
+        for key, value in out.items():
+            if key == "type":
+                continue
+            kind_of, floor = _SAMPLER_OPTION_TYPES[key]
+            if kind_of == "bool":
+                if not isinstance(value, bool):
+                    self.bad(f"sampler.{key}", f"must be true or false, got {value!r}")
+                continue
+            n = self.number(value, f"sampler.{key}", integer=kind_of == "int")
+            if n is not None and (n < floor or (key == "sigma0" and n <= 0)):
+                self.bad(f"sampler.{key}", f"must be {'> 0' if key == 'sigma0' else f'>= {floor:g}'}, got {n:g}")
+            if key == "seed" and n is not None and n > MAX_SEED:
+                self.bad("sampler.seed", f"must be <= {MAX_SEED}")
         if kind == "grid":
+            size = 1
             for p in params:
                 if p.type == "float" and p.step is None:
                     self.bad(f"params.{p.name}", "the grid sampler needs a step on float params")
+                elif p.type == "categorical":
+                    size *= len(p.choices)
+                elif p.type in ("int", "float") and p.low is not None and p.high is not None:
+                    size *= int((p.high - p.low) // (p.step or 1)) + 1
+            if size > MAX_GRID_POINTS:
+                self.bad("sampler.type", f"grid of {size} points is too large (max {MAX_GRID_POINTS}); "
+                                         "use fewer values or another sampler")
         return out
 
     def pruner(self, raw: Any, max_epochs: int) -> dict[str, Any]:
@@ -455,17 +494,19 @@ class _Validator:
         opts = self.mapping({k: v for k, v in p.items() if k != "type"}, "pruner",
                             PRUNER_OPTIONS[kind])
         for key, val in opts.items():
-            if key == "bootstrap_count" or key == "percentile":
+            if key == "percentile":
                 continue
             n = self.number(val, f"pruner.{key}", integer=True)
-            floor = 2 if key == "reduction_factor" else 1 if key in ("min_resource", "max_resource",
-                                                                        "interval_steps") else 0
+            floor = 2 if key == "reduction_factor" else 1 if key in (
+                "min_resource", "max_resource", "interval_steps", "n_min_trials") else 0
             if n is not None and n < floor:
                 self.bad(f"pruner.{key}", f"must be >= {floor}, got {n}")
         if kind == "percentile":
             pct = self.number(opts.get("percentile"), "pruner.percentile")
             if pct is not None and not 0.0 < pct < 100.0:
                 self.bad("pruner.percentile", f"must be between 0 and 100, got {pct}")
+        if kind == "successive_halving" and opts.get("bootstrap_count") and "min_resource" not in opts:
+            self.bad("pruner.bootstrap_count", "needs an explicit pruner.min_resource")
         if kind == "hyperband" and isinstance(opts.get("max_resource"), int) and (
             opts["max_resource"] > max_epochs
         ):

@@ -15,7 +15,7 @@ STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
 
 
 def study_summary(storage: optuna.storages.BaseStorage, name: str) -> dict[str, Any]:
-    spec = pinned_spec(storage, name)
+    spec = pinned_spec(storage, name, wait_s=0)
     study_id = storage.get_study_id_from_name(name)
     counts = count_states(storage, study_id)
     summary: dict[str, Any] = {
@@ -50,5 +50,8 @@ def format_summary(s: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def all_studies(storage: optuna.storages.BaseStorage) -> list[str]:
-    return sorted(s.study_name for s in storage.get_all_studies())
+def hpo_studies(storage: optuna.storages.BaseStorage) -> list[str]:
+    """Studies created by hpo (a shared database may hold plain Optuna ones too)."""
+    from hpo.study import SPEC_ATTR
+
+    return sorted(s.study_name for s in storage.get_all_studies() if SPEC_ATTR in s.user_attrs)

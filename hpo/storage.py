@@ -25,6 +25,8 @@ MAX_RETRIES = 2
 
 
 def resolve_url(flag: str | None) -> str:
+    from sqlalchemy.engine import make_url
+
     url = flag or os.environ.get("HPO_STORAGE") or DEFAULT_STORAGE
     scheme = url.split(":", 1)[0]
     if scheme in ("postgresql", "postgres"):
@@ -35,6 +37,15 @@ def resolve_url(flag: str | None) -> str:
             f"--storage: unsupported URL scheme {scheme!r}; use sqlite:///PATH or "
             "postgresql+psycopg://USER@HOST:PORT/DB"
         )
+    try:
+        make_url(url)
+    except Exception as e:
+        # Not the parser's message: it quotes the whole URL, password included.
+        raise ConfigError(
+            f"--storage: cannot parse {redact(url)} as DIALECT://USER[:PASSWORD]@HOST[:PORT]/DB"
+        ) from e
+    if url.startswith("sqlite") and not url.startswith("sqlite:///"):
+        raise ConfigError("--storage: SQLite URLs look like sqlite:///relative/path.db or sqlite:////abs/path.db")
     return url
 
 
@@ -43,7 +54,10 @@ def redact(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
+        if "password" in parsed.query:  # libpq also takes ?password=
+            parsed = parsed.update_query_dict({"password": "***"})
+        return parsed.render_as_string(hide_password=True)
     except Exception:  # an unparsable URL: show only its scheme
         return url.split(":", 1)[0] + "://…"
 
@@ -75,7 +89,10 @@ def open_storage(
                 f"no study database at {path}; create a study first with `hpo create` or "
                 "`hpo worker`, or pass --storage"
             )
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StorageError(f"cannot create {path.parent} for the SQLite database: {e.strerror}") from e
     engine_kwargs: dict[str, Any]
     if url.startswith("sqlite"):
         # Wait for the writer lock instead of failing with "database is locked".
@@ -85,11 +102,13 @@ def open_storage(
     kwargs: dict[str, Any] = {}
     if heartbeat:
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        interval = _env_seconds("HPO_HEARTBEAT_INTERVAL", HEARTBEAT_INTERVAL_S)
         kwargs = {
-            "heartbeat_interval": HEARTBEAT_INTERVAL_S,
-            "grace_period": GRACE_PERIOD_S,
+            "heartbeat_interval": interval,
+            "grace_period": max(_env_seconds("HPO_GRACE_PERIOD", GRACE_PERIOD_S), interval + 1),
             "heartbeat_stale_trial_callback": optuna.storages.RetryHeartbeatStaleTrialCallback(
-                max_retry=MAX_RETRIES, inherit_intermediate_values=True
+                # A retry trains from epoch 0; inheriting the dead run's curve would hide its own.
+                max_retry=MAX_RETRIES, inherit_intermediate_values=False
             ),
         }
     try:
@@ -97,8 +116,22 @@ def open_storage(
             # Heartbeats are "experimental" in optuna's vocabulary since 2.8; hpo relies on them.
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
-    except (sqlalchemy.exc.SQLAlchemyError, OSError) as e:
+    except (sqlalchemy.exc.SQLAlchemyError, OSError, RuntimeError) as e:
+        # RuntimeError: optuna refuses a schema written by another optuna version.
         raise StorageError(f"cannot open storage {redact(url)}: {_first_line(e)}") from e
+
+
+def _env_seconds(name: str, default: int) -> int:
+    text = os.environ.get(name)
+    if text is None:
+        return default
+    try:
+        value = int(text)
+    except ValueError as e:
+        raise ConfigError(f"${name}: must be a whole number of seconds, got {text!r}") from e
+    if value < 1:
+        raise ConfigError(f"${name}: must be >= 1, got {value}")
+    return value
 
 
 def _first_line(e: BaseException) -> str:

@@ -33,7 +33,7 @@ def make_sampler(spec: StudySpec, *, worker_id: int = 0) -> optuna.samplers.Base
     kind = opts.pop("type")
     seed = opts.pop("seed", None)
     if seed is not None:
-        seed = int(seed) + worker_id
+        seed = (int(seed) + worker_id) % 2**32  # numpy's seed range
     if kind == "tpe":
         opts.setdefault("constant_liar", True)  # parallel workers avoid piling on one point
         if opts.get("multivariate") and any(p.when for p in spec.searched):
@@ -97,6 +97,7 @@ def spec_diff(old: Any, new: Any, path: str = "") -> list[str]:
 
 
 def pinned_spec(storage: optuna.storages.BaseStorage, name: str, *, wait_s: float = 10.0) -> StudySpec:
+    # wait_s: how long to wait for a study that another worker is creating right now.
     """The spec pinned in study ``name``; raise ``StudyNotFoundError`` if there is no such study."""
     try:
         study_id = storage.get_study_id_from_name(name)
@@ -137,11 +138,18 @@ def create_study(storage: optuna.storages.BaseStorage, spec: StudySpec) -> tuple
         except optuna.exceptions.DuplicatedStudyError:
             check_same_spec(pinned_spec(storage, spec.name), spec)
             return open_study(storage, spec.name)[0], False
-        study.set_user_attr(SPEC_ATTR, spec.to_dict())
-        study.set_user_attr(SHA_ATTR, spec.sha256)
-        for i, baseline in enumerate(spec.baselines):
-            searched = {k: v for k, v in baseline.items() if k not in spec.fixed}
-            study.enqueue_trial(searched, user_attrs={BASELINE_ATTR: i})
+        try:
+            # Baselines first, the spec last: other workers wait for the spec, so none can
+            # sample before the baselines are queued, and a study without a spec is one
+            # whose creation did not finish.
+            for i, baseline in enumerate(spec.baselines):
+                searched = {k: v for k, v in baseline.items() if k not in spec.fixed}
+                study.enqueue_trial(searched, user_attrs={BASELINE_ATTR: i})
+            study.set_user_attr(SHA_ATTR, spec.sha256)
+            study.set_user_attr(SPEC_ATTR, spec.to_dict())
+        except BaseException:
+            optuna.delete_study(study_name=spec.name, storage=storage)  # nothing half-made
+            raise
         return study, True
     except storage_errors() as e:
         raise StorageError(f"storage failed while creating study {spec.name!r}: {_first_line(e)}") from e

@@ -12,12 +12,17 @@ import keras
 import numpy as np
 
 from hpo.data.datasets import Dataset
+from hpo.errors import TrialError
 from hpo.model import build_model
 from hpo.tasks import FlipAugmented, get_task
 
 
 class EpochRecorder(keras.callbacks.Callback):
-    """Tracks the monitored metric per epoch, the best epoch, and a NaN loss (stops training)."""
+    """Tracks the monitored metric per epoch and the best epoch; a NaN loss ends the fit.
+
+    It must come before the pruning callback: a NaN reported to a pruner would get
+    the trial PRUNED (counted as finished) instead of FAILED with its reason.
+    """
 
     def __init__(self, monitor: str, direction: str) -> None:
         super().__init__()
@@ -25,6 +30,10 @@ class EpochRecorder(keras.callbacks.Callback):
         self.values: list[float] = []
         self.best_epoch: int | None = None
         self.nan_epoch: int | None = None
+        self.param_count: int | None = None
+
+    def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
+        self.param_count = count_params(self.model)
 
     @property
     def best_value(self) -> float | None:
@@ -43,13 +52,15 @@ class EpochRecorder(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
         logs = logs or {}
         value = logs.get(self.monitor)
+        if self.nan_epoch is None and value is not None and not (
+            math.isfinite(float(value)) and math.isfinite(float(logs.get("loss", 0.0)))
+        ):
+            self.nan_epoch = epoch
+        if self.nan_epoch is not None:
+            raise TrialError(f"loss became NaN or infinite in epoch {self.nan_epoch}")
         if value is None:
             return
         value = float(value)
-        if not math.isfinite(value) or not math.isfinite(float(logs.get("loss", 0.0))):
-            self.nan_epoch = epoch
-            self.model.stop_training = True
-            return
         self.values.append(value)
         if self._better(value):
             self.best_epoch = len(self.values) - 1

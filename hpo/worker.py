@@ -119,14 +119,19 @@ def run_worker(
         raise ConfigError(f"--trials: must be >= 1, got {trials}")
     if timeout is not None and timeout <= 0:
         raise ConfigError(f"--timeout: must be > 0 seconds, got {timeout:g}")
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # hpo prints its own line per trial
+    if worker_id < 0:
+        raise ConfigError(f"--worker-id: must be >= 0, got {worker_id}")
+    # hpo prints its own line per trial; optuna would add a traceback for every failed one.
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
 
     # Settle the spec and the data before touching the study, so a bad file or data
     # set leaves the database exactly as it was (not even a new empty SQLite file).
+    make_objective = objective_factory or _training_objective
     given = load_spec(space_path, expected_name=study_name) if space_path else None
     db_file = sqlite_path(storage_url)
     if given is None and db_file is not None and not db_file.exists():
         given = load_spec(find_space_file(study_name), expected_name=study_name)
+    objective = make_objective(given, data_path) if given is not None else None
     storage = open_storage(storage_url, heartbeat=True)
     try:
         spec = pinned_spec(storage, study_name)
@@ -136,7 +141,8 @@ def run_worker(
     except StudyNotFoundError:
         spec = given or load_spec(find_space_file(study_name), expected_name=study_name)
         exists = False
-    objective = (objective_factory or _training_objective)(spec, data_path)
+    if objective is None:
+        objective = make_objective(spec, data_path)
     if not exists:
         created_study, created = create_study(storage, spec)
         if created:
@@ -145,8 +151,10 @@ def run_worker(
 
     report = WorkerReport(study_name)
     budget = Budget(study, spec.trials)
+    fail_stale_trials(study)  # a dead worker's RUNNING trial must not hold the budget
     if budget.exhausted():
         report.budget_reached = True
+        report.states = dict(budget.counts())
         log(f"study {study_name!r}: budget of {spec.trials} trials already reached or running")
         return report
 
@@ -164,6 +172,7 @@ def run_worker(
             return
         report.ran += 1
         log(_trial_line(study, frozen, spec))
+        fail_stale_trials(study)
         if budget.exhausted():
             report.budget_reached = True
             study.stop()
@@ -185,7 +194,7 @@ def run_worker(
         )
     except KeyboardInterrupt as e:
         _requeue(study, current.get("trial"))
-        raise Interrupted(f"worker stopped ({e or 'Ctrl-C'}); its running trial was re-enqueued") from e
+        raise Interrupted(f"worker stopped ({str(e) or 'Ctrl-C'}); its running trial was re-enqueued") from e
     finally:
         signal.signal(signal.SIGTERM, previous)
     report.states = dict(budget.counts())
@@ -193,15 +202,33 @@ def run_worker(
     return report
 
 
+def fail_stale_trials(study: optuna.Study) -> None:
+    """Fail (and, via the storage's callback, retry) trials whose worker stopped beating."""
+    import warnings
+
+    import optuna
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+
+
 def _requeue(study: optuna.Study, trial: optuna.Trial | None) -> None:
     """Put an interrupted trial's params back in the queue; optuna has already failed it."""
-    if trial is None or not trial.params:
+    if trial is None:
+        return
+    frozen = study._storage.get_trial(trial._trial_id)
+    if frozen.state.name != "FAIL":
+        return  # it finished before the interrupt landed: nothing to redo
+    # A trial interrupted before it sampled still carries its enqueued (baseline) params.
+    params = {**frozen.system_attrs.get("fixed_params", {}), **frozen.params}
+    if not params:
         return
     attrs: dict[str, Any] = {REQUEUED_ATTR: trial.number}
-    baseline = trial.user_attrs.get(BASELINE_ATTR)
+    baseline = frozen.user_attrs.get(BASELINE_ATTR)
     if baseline is not None:
         attrs[BASELINE_ATTR] = baseline
-    study.enqueue_trial(trial.params, user_attrs=attrs)
+    study.enqueue_trial(params, user_attrs=attrs)
 
 
 def _trial_line(study: optuna.Study, t: optuna.trial.FrozenTrial, spec: StudySpec) -> str:
@@ -223,11 +250,21 @@ def _trial_line(study: optuna.Study, t: optuna.trial.FrozenTrial, spec: StudySpe
 
 
 def _training_objective(spec: StudySpec, data_path: str | None) -> Callable[[optuna.Trial], float]:
-    """The real objective: loads the data now (errors before any trial), trains per trial."""
+    """The real objective: loads the data now (errors before any trial), Keras at the first trial."""
     from hpo.data.cache import default_cache_dir
     from hpo.data.datasets import load_dataset
 
     dataset = load_dataset(spec.data, path_override=data_path, cache_dir=default_cache_dir())
-    from hpo.objective import Objective
+    built: list[Callable[[optuna.Trial], float]] = []
 
-    return Objective(spec, dataset)
+    def objective(trial: optuna.Trial) -> float:
+        if not built:
+            from hpo.quiet import import_keras_quietly
+
+            import_keras_quietly()
+            from hpo.objective import Objective
+
+            built.append(Objective(spec, dataset))
+        return built[0](trial)
+
+    return objective

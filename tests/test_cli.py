@@ -125,3 +125,40 @@ def test_storage_comes_from_the_environment(tmp_path: Path) -> None:
 def test_unsupported_storage_scheme(tmp_path: Path) -> None:
     proc = run_hpo("status", "--storage", "mysql://root@localhost/x", cwd=tmp_path)
     _one_line_error(proc, "--storage: unsupported URL scheme 'mysql'")
+
+
+def test_worker_id_must_not_be_negative(tmp_path: Path) -> None:
+    proc = run_hpo("worker", "--study", "tiny", "--worker-id", "-1", cwd=tmp_path)
+    _one_line_error(proc, "argument --worker-id: must be >= 0")
+
+
+def test_password_in_the_query_string_is_hidden_too(tmp_path: Path) -> None:
+    proc = run_hpo("status", "--storage", "postgresql://hpo@127.0.0.1:1/x?password=s3cret", cwd=tmp_path)
+    assert proc.returncode == 1 and "s3cret" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_status_lists_only_hpo_studies_in_a_shared_database(tmp_path: Path, storage_url: str) -> None:
+    import optuna
+
+    optuna.create_study(study_name="plain-optuna", storage=storage_url)
+    run_hpo("create", "--study", "tiny", "--space", str(tiny_space(tmp_path)), "--storage", storage_url, cwd=tmp_path)
+    proc = run_hpo("status", "--storage", storage_url, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "study tiny:" in proc.stdout and "plain-optuna" not in proc.stdout
+
+
+def test_export_to_a_directory_is_refused(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    run_hpo("create", "--study", "tiny", "--space", str(tiny_space(tmp_path)), "--storage", url, cwd=tmp_path)
+    proc = run_hpo("export", "--study", "tiny", "--storage", url, "--out", str(tmp_path), cwd=tmp_path)
+    _one_line_error(proc, "no completed trial", code=1)  # checked before the output path
+
+
+def test_data_errors_leave_no_database_behind(tmp_path: Path) -> None:
+    space = tmp_path / "kp.yaml"
+    space.write_text((Path(__file__).resolve().parent.parent / "search_spaces" / "keypoints.yaml").read_text()
+                     .replace("name: keypoints", "name: kp"))
+    proc = run_hpo("worker", "--study", "kp", "--space", str(space), "--data", "missing.csv", cwd=tmp_path)
+    _one_line_error(proc, "missing.csv: data file not found")
+    assert not (tmp_path / "storage" / "hpo.db").exists()

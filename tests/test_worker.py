@@ -88,13 +88,18 @@ def test_two_workers_share_one_budget_exactly(tmp_path: Path, postgres_url: str)
     assert sum(ran_by) == budget and min(ran_by) >= 1, ran_by
 
 
-def _wait_for(predicate, timeout: float = 120.0) -> None:  # type: ignore[no-untyped-def]
+def _wait_for(predicate, worker: subprocess.Popen, timeout: float = 180.0) -> None:  # type: ignore[type-arg]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
             return
+        if worker.poll() is not None:
+            out, err = worker.communicate()
+            raise AssertionError(f"worker exited with {worker.returncode} before the condition: {err}")
         time.sleep(0.3)
-    raise AssertionError("condition not reached in time")
+    worker.kill()
+    out, err = worker.communicate()
+    raise AssertionError(f"condition not reached in {timeout:.0f} s; worker said: {err}")
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
@@ -113,14 +118,15 @@ def test_interrupted_worker_leaves_nothing_running_and_requeues(tmp_path: Path, 
             return False
         return bool(running and running[0].intermediate_values)
 
-    _wait_for(training)
+    _wait_for(training, worker)
     worker.send_signal(signum)
     _, err = worker.communicate(timeout=60)
     assert worker.returncode == 130, err
     assert "re-enqueued" in err.splitlines()[-1]
     trials = _trials(url, "tiny")
     states = [t.state.name for t in trials]
-    assert "RUNNING" not in states
+    assert "RUNNING" not in states, (states, err)
+    assert states.count("FAIL") == 1 and states.count("WAITING") == 1, (states, err)
     interrupted = next(t for t in trials if t.state.name == "FAIL")
     requeued = next(t for t in trials if t.state.name == "WAITING")
     assert requeued.user_attrs["hpo:requeued_from"] == interrupted.number
@@ -134,7 +140,7 @@ data: {{path: {path}, validation_fraction: 0.25, missing_keypoints: mask}}
 objective: {{metric: val_rmse, direction: minimize}}
 budget: {{trials: 3, max_epochs: 2}}
 sampler: {{type: random, seed: 0}}
-pruner: {{type: none}}
+pruner: {{type: median, n_startup_trials: 1}}
 params:
   conv_blocks: 1
   filters: {{type: categorical, choices: [4, 8]}}
@@ -164,15 +170,17 @@ def test_a_nan_trial_fails_with_its_reason_and_the_worker_carries_on(tmp_path: P
 
     def factory(spec, data_path):  # type: ignore[no-untyped-def]
         bad, fine = Objective(spec, poisoned), Objective(spec, good)
-        return lambda trial: (bad if trial.number == 0 else fine)(trial)
+        # Trial 1, not 0: the median pruner has a completed trial to compare a NaN with,
+        # and must not get to turn the failure into a PRUNED trial.
+        return lambda trial: (bad if trial.number == 1 else fine)(trial)
 
     url = f"sqlite:///{tmp_path / 'studies.db'}"
     lines: list[str] = []
     report = run_worker(url, "kp", space_path=str(space), objective_factory=factory, log=lines.append)
     trials = _trials(url, "kp")
-    assert trials[0].state.name == "FAIL"
-    assert "NaN" in trials[0].user_attrs["fail_reason"]
-    assert any(line.startswith("trial 0 fail loss became NaN") for line in lines), lines
+    assert trials[1].state.name == "FAIL"
+    assert "NaN" in trials[1].user_attrs["fail_reason"]
+    assert any(line.startswith("trial 1 fail loss became NaN") for line in lines), lines
     assert len(_finished(trials)) == 3 and report.budget_reached
     assert len(trials) == 4
 
@@ -189,3 +197,32 @@ def test_worker_recycles_its_process_when_memory_grows(tmp_path: Path) -> None:
     assert "worker done: ran 5 trials" in proc.stdout
     trials = _trials(url, "tiny")
     assert len(_finished(trials)) == 5 and len(trials) == 5
+
+
+def test_a_killed_workers_trial_is_failed_and_retried_by_the_next_worker(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    space = tiny_space(tmp_path, trials=2, epochs=40, pruner="none")
+    env = {**os.environ, "HPO_HEARTBEAT_INTERVAL": "1", "HPO_GRACE_PERIOD": "3",
+           "HPO_CACHE_DIR": str(tmp_path / "cache")}
+    first = subprocess.Popen([HPO, "worker", "--study", "tiny", "--space", str(space), "--storage", url],
+                             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def training() -> bool:
+        try:
+            return any(t.state.name == "RUNNING" and t.intermediate_values for t in _trials(url, "tiny"))
+        except Exception:
+            return False
+
+    _wait_for(training, first)
+    first.kill()  # SIGKILL: no handler runs, the trial stays RUNNING in the database
+    first.wait()
+    killed = next(t for t in _trials(url, "tiny") if t.state.name == "RUNNING")
+    time.sleep(4)  # past the grace period
+    second = run_hpo("worker", "--study", "tiny", "--storage", url, "--trials", "1", cwd=tmp_path,
+                     env={"HPO_HEARTBEAT_INTERVAL": "1", "HPO_GRACE_PERIOD": "3"})
+    assert second.returncode == 0, second.stderr
+    trials = {t.number: t for t in _trials(url, "tiny")}
+    assert trials[killed.number].state.name == "FAIL"
+    retry = next(t for t in trials.values() if t.system_attrs.get("failed_trial") == killed.number)
+    assert retry.state.name == "COMPLETE" and retry.params == killed.params
+    assert not [t for t in trials.values() if t.state.name == "RUNNING"]

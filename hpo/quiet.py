@@ -1,0 +1,27 @@
+"""Import Keras without TensorFlow's C++ start-up chatter on stderr.
+
+TensorFlow writes oneDNN/CUDA notices from C++ before absl logging is set up, so
+TF_CPP_MIN_LOG_LEVEL cannot silence them; they would bury hpo's own one-line
+messages. File descriptor 2 is pointed at /dev/null for the import only (Python
+errors still surface: they are raised, not printed). HPO_TF_LOGS=1 keeps them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def import_keras_quietly() -> None:
+    if "keras" in sys.modules or os.environ.get("HPO_TF_LOGS") == "1":
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import keras  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(devnull)
+        os.close(saved)
