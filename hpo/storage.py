@@ -7,6 +7,7 @@ password never leaves this module unredacted.
 from __future__ import annotations
 
 import os
+import time
 import warnings
 from collections import Counter
 from pathlib import Path
@@ -22,6 +23,7 @@ DEFAULT_STORAGE = "sqlite:///storage/hpo.db"
 HEARTBEAT_INTERVAL_S = 20
 GRACE_PERIOD_S = 60
 MAX_RETRIES = 2
+SCHEMA_RACE_RETRIES = 5
 
 
 def resolve_url(flag: str | None) -> str:
@@ -111,14 +113,26 @@ def open_storage(
                 max_retry=MAX_RETRIES, inherit_intermediate_values=False
             ),
         }
-    try:
-        with warnings.catch_warnings():
-            # Heartbeats are "experimental" in optuna's vocabulary since 2.8; hpo relies on them.
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
-    except (sqlalchemy.exc.SQLAlchemyError, OSError, RuntimeError) as e:
-        # RuntimeError: optuna refuses a schema written by another optuna version.
-        raise StorageError(f"cannot open storage {redact(url)}: {_first_line(e)}") from e
+    for attempt in range(SCHEMA_RACE_RETRIES + 1):
+        try:
+            with warnings.catch_warnings():
+                # Heartbeats are "experimental" in optuna's vocabulary since 2.8; hpo relies on them.
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+        except (sqlalchemy.exc.SQLAlchemyError, OSError, RuntimeError) as e:
+            # Workers starting together on a fresh database race to create optuna's tables;
+            # the loser sees "already exists" and simply opens what the winner made.
+            if attempt < SCHEMA_RACE_RETRIES and _is_schema_race(e):
+                time.sleep(0.2 * (attempt + 1))
+                continue
+            # RuntimeError: optuna refuses a schema written by another optuna version.
+            raise StorageError(f"cannot open storage {redact(url)}: {_first_line(e)}") from e
+    raise AssertionError("unreachable")
+
+
+def _is_schema_race(e: BaseException) -> bool:
+    text = str(getattr(e, "orig", None) or e).lower()
+    return any(s in text for s in ("already exists", "duplicate key", "unique constraint"))
 
 
 def _env_seconds(name: str, default: int) -> int:

@@ -187,11 +187,26 @@ def run_worker(
             study.stop()
 
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    started = time.monotonic()
     try:
-        study.optimize(
-            guarded, n_trials=trials, timeout=timeout, callbacks=[after_trial],
-            catch=(TrialError, BudgetReached), gc_after_trial=False,
-        )
+        while True:
+            left = None if timeout is None else timeout - (time.monotonic() - started)
+            todo = None if trials is None else trials - report.ran
+            if (left is not None and left <= 0) or todo == 0:
+                break
+            try:
+                study.optimize(
+                    guarded, n_trials=todo, timeout=left, callbacks=[after_trial],
+                    catch=(TrialError, BudgetReached), gc_after_trial=False,
+                )
+                break
+            except optuna.exceptions.UpdateFinishedTrialError as e:
+                # Another worker judged this one's trial stale (a long stall) and failed it; that
+                # trial is already queued again, so this worker simply goes on.
+                current.pop("trial", None)
+                log(f"a trial of this worker was failed as stale by another worker ({e}); carrying on")
+                if budget.exhausted():
+                    break
     except KeyboardInterrupt as e:
         _requeue(study, current.get("trial"))
         raise Interrupted(f"worker stopped ({str(e) or 'Ctrl-C'}); its running trial was re-enqueued") from e

@@ -100,3 +100,20 @@ def test_url_resolution_and_redaction(monkeypatch: pytest.MonkeyPatch) -> None:
     assert resolve_url(None) == "postgresql+psycopg://u:pw@h/db"
     assert resolve_url("sqlite:///x.db") == "sqlite:///x.db"
     assert redact("postgresql+psycopg://u:pw@h:5432/db") == "postgresql+psycopg://u:***@h:5432/db"
+
+
+def _open_and_close(url: str) -> None:
+    open_storage(url).engine.dispose()
+
+
+def test_workers_starting_together_on_a_fresh_database_all_get_in(storage_url: str) -> None:
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_open_and_close, args=(storage_url,)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0, 0, 0, 0]
+    create_study(open_storage(storage_url), spec_from_dict(_raw()))  # the schema they made works

@@ -120,7 +120,11 @@ def test_interrupted_worker_leaves_nothing_running_and_requeues(tmp_path: Path, 
 
     _wait_for(training, worker)
     worker.send_signal(signum)
-    _, err = worker.communicate(timeout=60)
+    try:
+        _, err = worker.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        raise AssertionError(f"worker did not stop: {worker.communicate()[1]}") from None
     assert worker.returncode == 130, err
     assert "re-enqueued" in err.splitlines()[-1]
     trials = _trials(url, "tiny")
