@@ -186,7 +186,9 @@ def run_worker(
             report.recycle = True
             study.stop()
 
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    # Both signals explicitly: a worker started from a script with `&` inherits SIGINT as
+    # ignored, and Python then never raises KeyboardInterrupt on Ctrl-C.
+    previous = {sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     started = time.monotonic()
     try:
         while True:
@@ -211,7 +213,8 @@ def run_worker(
         _requeue(study, current.get("trial"))
         raise Interrupted(f"worker stopped ({str(e) or 'Ctrl-C'}); its running trial was re-enqueued") from e
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     report.states = dict(budget.counts())
     report.budget_reached = report.budget_reached or budget.exhausted()
     return report

@@ -106,8 +106,10 @@ def _wait_for(predicate, worker: subprocess.Popen, timeout: float = 180.0) -> No
 def test_interrupted_worker_leaves_nothing_running_and_requeues(tmp_path: Path, signum: int) -> None:
     url = f"sqlite:///{tmp_path / 'studies.db'}"
     space = tiny_space(tmp_path, trials=5, epochs=500, pruner="none")
+    # Started the way `hpo worker ... &` in a script starts it: SIGINT ignored on entry.
     worker = subprocess.Popen([HPO, "worker", "--study", "tiny", "--space", str(space), "--storage", url],
-                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
 
     def training() -> bool:
         if not (tmp_path / "studies.db").exists():
