@@ -118,7 +118,10 @@ def open_storage(
             with warnings.catch_warnings():
                 # Heartbeats are "experimental" in optuna's vocabulary since 2.8; hpo relies on them.
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+                storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+            if path is not None:
+                _use_wal(storage)
+            return storage
         except (sqlalchemy.exc.SQLAlchemyError, OSError, RuntimeError) as e:
             # Workers starting together on a fresh database race to create optuna's tables;
             # the loser sees "already exists" and simply opens what the winner made.
@@ -128,6 +131,16 @@ def open_storage(
             # RuntimeError: optuna refuses a schema written by another optuna version.
             raise StorageError(f"cannot open storage {redact(url)}: {_first_line(e)}") from e
     raise AssertionError("unreachable")
+
+
+def _use_wal(storage: optuna.storages.RDBStorage) -> None:
+    """Write-ahead logging: readers (budget checks, status, the dashboard) stop blocking the
+    writers, and the heartbeat thread stops queueing behind them. It is a property of the
+    database file, so setting it once sticks for every later connection."""
+    import sqlalchemy
+
+    with storage.engine.connect() as conn:
+        conn.execute(sqlalchemy.text("PRAGMA journal_mode=WAL"))
 
 
 def _is_schema_race(e: BaseException) -> bool:

@@ -71,6 +71,10 @@ class Budget:
     def counts(self, before_trial_id: int | None = None) -> dict[str, int]:
         return count_states(self.study._storage, self.study._study_id, before_trial_id=before_trial_id)
 
+    def finished(self) -> bool:
+        c = self.counts()
+        return sum(c[s] for s in FINISHED) >= self.trials
+
     def exhausted(self) -> bool:
         """No new trial needed: the budget is finished, or the rest is already running."""
         c = self.counts()
@@ -172,7 +176,10 @@ def run_worker(
             return
         report.ran += 1
         log(_trial_line(study, frozen, spec))
-        fail_stale_trials(study)
+        if budget.exhausted() and not budget.finished():
+            # Only RUNNING trials stand between the study and its budget; if one belongs
+            # to a dead worker, failing it (and queueing its retry) keeps this worker busy.
+            fail_stale_trials(study)
         if budget.exhausted():
             report.budget_reached = True
             study.stop()
