@@ -162,3 +162,18 @@ def test_data_errors_leave_no_database_behind(tmp_path: Path) -> None:
     proc = run_hpo("worker", "--study", "kp", "--space", str(space), "--data", "missing.csv", cwd=tmp_path)
     _one_line_error(proc, "missing.csv: data file not found")
     assert not (tmp_path / "storage" / "hpo.db").exists()
+
+
+def test_data_synth_writes_the_kaggle_format(tmp_path: Path) -> None:
+    from hpo.data.keypoints import KEYPOINT_COLUMNS, read_keypoints_csv
+
+    proc = run_hpo("data", "synth", "keypoints", "--rows", "25", "--out", "d/training.csv", "--seed", "4",
+                   cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    path = tmp_path / "d" / "training.csv"
+    assert path.read_text().splitlines()[0] == ",".join([*KEYPOINT_COLUMNS, "Image"])
+    data = read_keypoints_csv(path)
+    assert data.images.shape == (25, 96, 96) and data.keypoints.shape == (25, 30)
+    _one_line_error(run_hpo("data", "synth", "keypoints", "--rows", "0", "--out", "x.csv", cwd=tmp_path),
+                    "argument --rows: must be >= 1")
+    assert not (tmp_path / "x.csv").exists()
