@@ -52,7 +52,7 @@ def hpo_worker(url: str, trials: int) -> float:
     space.write_text(yaml.safe_dump(raw))
     started = time.perf_counter()
     report = run_worker(url, "keypoints", trials=trials, space_path=str(space),
-                        objective_factory=lambda spec, _: lambda t: cheap(suggest(t, spec)),
+                        objective_factory=lambda spec, _d, _u: lambda t: cheap(suggest(t, spec)),
                         log=lambda line: None)
     assert report.ran == trials, report
     return (time.perf_counter() - started) / trials

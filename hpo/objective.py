@@ -2,11 +2,18 @@
 
 Records on each trial (pruned and failed ones too): epochs run, wall seconds,
 parameter count, best epoch, and the Keras version and backend it trained on.
+
+Every finished epoch is checkpointed (weights and optimizer state, one .keras file)
+to the study's artifact store, and the trial points at it (``hpo:checkpoint``). A
+retry of a trial whose worker died, or one re-enqueued after Ctrl-C, inherits that
+pointer and resumes at the next epoch instead of epoch 0.
 """
 
 from __future__ import annotations
 
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import keras
@@ -18,28 +25,89 @@ from hpo.errors import TrialError
 from hpo.space import StudySpec, suggest
 from hpo.training import EpochRecorder, fit
 
+CHECKPOINT_ATTR = "hpo:checkpoint"
+RESUMED_ATTR = "resumed_from_epoch"
+
+
+class Checkpointer(keras.callbacks.Callback):
+    """After each epoch: save the model with its optimizer, upload it, point the trial at it."""
+
+    def __init__(self, trial: optuna.Trial, store: Any, workdir: Path) -> None:
+        super().__init__()
+        self.trial, self.store, self.workdir = trial, store, workdir
+        self.previous: str | None = None
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        from optuna.artifacts import upload_artifact
+
+        path = self.workdir / f"trial-{self.trial.number}-epoch-{epoch}.keras"
+        self.model.save(path)
+        artifact_id = upload_artifact(artifact_store=self.store, file_path=str(path), study_or_trial=self.trial)
+        path.unlink()
+        self.trial.set_user_attr(CHECKPOINT_ATTR, {"artifact_id": artifact_id, "epoch": epoch})
+        self.discard()  # only the newest checkpoint is worth its disk space
+        self.previous = artifact_id
+
+    def discard(self) -> None:
+        if self.previous is not None:
+            try:
+                self.store.remove(self.previous)
+            except Exception:  # already gone: nothing to free
+                pass
+            self.previous = None
+
 
 class Objective:
-    def __init__(self, spec: StudySpec, dataset: Dataset) -> None:
+    def __init__(self, spec: StudySpec, dataset: Dataset, artifacts: Any = None) -> None:
         self.spec = spec
         self.dataset = dataset
+        self.artifacts = artifacts  # an optuna ArtifactStore; None: no checkpoints
+
+    def _resume_point(self, trial: optuna.Trial, workdir: Path, recorder: EpochRecorder) -> tuple[Path | None, int]:
+        """The inherited checkpoint, downloaded, and the epoch to carry on at (0: none)."""
+        pointer = trial.user_attrs.get(CHECKPOINT_ATTR)
+        if not pointer or self.artifacts is None:
+            return None, 0
+        from optuna.artifacts import download_artifact
+
+        path = workdir / "resume.keras"
+        try:
+            download_artifact(artifact_store=self.artifacts, artifact_id=pointer["artifact_id"], file_path=str(path))
+        except Exception:  # checkpoint not reachable from this machine: train from scratch
+            return None, 0
+        last = int(pointer["epoch"])
+        # The inherited curve (epochs 0..last) is part of this trial's record.
+        curve = trial.storage.get_trial(trial._trial_id).intermediate_values
+        for step in range(last + 1):
+            recorder.record(float(curve[step]) if step in curve else float("nan"))
+        trial.set_user_attr(RESUMED_ATTR, last)
+        return path, last + 1
 
     def __call__(self, trial: optuna.Trial) -> float:
         spec = self.spec
         started = time.perf_counter()
         trial.set_user_attr("keras", f"{keras.__version__}/{keras.backend.backend()}")
         recorder = EpochRecorder(spec.metric, spec.direction)
+        workdir = Path(tempfile.mkdtemp(prefix="hpo-trial-"))
+        checkpointer = Checkpointer(trial, self.artifacts, workdir) if self.artifacts is not None else None
         try:
             params = suggest(trial, spec)
+            resume_from, initial_epoch = self._resume_point(trial, workdir, recorder)
+            callbacks: list[keras.callbacks.Callback] = [KerasPruningCallback(trial, spec.metric)]
+            if checkpointer is not None:
+                callbacks.append(checkpointer)  # after the report: the curve never has a gap
             fit(
                 params, spec.task, self.dataset, epochs=spec.max_epochs, monitor=spec.metric,
                 direction=spec.direction, flip=bool(spec.data.get("augment", {}).get("horizontal_flip")),
-                callbacks=[KerasPruningCallback(trial, spec.metric)],
+                callbacks=callbacks,
                 seed=(int(spec.sampler.get("seed") or 0) + trial.number) % 2**31, recorder=recorder,
+                resume_from=resume_from, initial_epoch=initial_epoch,
             )
             if recorder.best_value is None:
                 raise TrialError(f"metric {spec.metric} never appeared in the training logs")
         except optuna.TrialPruned:
+            if checkpointer is not None:
+                checkpointer.discard()
             raise
         except TrialError as e:
             trial.set_user_attr("fail_reason", str(e)[:500])
@@ -51,8 +119,14 @@ class Objective:
             reason = f"{type(e).__name__}: {text.splitlines()[0] if text else ''}"[:500]
             trial.set_user_attr("fail_reason", reason)
             raise TrialError(reason) from e
+        else:
+            if checkpointer is not None:
+                checkpointer.discard()  # finished: no run will resume from it
         finally:
             _record(trial, recorder, started)
+            import shutil
+
+            shutil.rmtree(workdir, ignore_errors=True)
         return recorder.best_value
 
 

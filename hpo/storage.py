@@ -109,8 +109,8 @@ def open_storage(
             "heartbeat_interval": interval,
             "grace_period": max(_env_seconds("HPO_GRACE_PERIOD", GRACE_PERIOD_S), interval + 1),
             "heartbeat_stale_trial_callback": optuna.storages.RetryHeartbeatStaleTrialCallback(
-                # A retry trains from epoch 0; inheriting the dead run's curve would hide its own.
-                max_retry=MAX_RETRIES, inherit_intermediate_values=False
+                # The retry resumes from the dead run's last checkpoint, so its curve goes on.
+                max_retry=MAX_RETRIES, inherit_intermediate_values=True
             ),
         }
     for attempt in range(SCHEMA_RACE_RETRIES + 1):
@@ -131,6 +131,30 @@ def open_storage(
             # RuntimeError: optuna refuses a schema written by another optuna version.
             raise StorageError(f"cannot open storage {redact(url)}: {_first_line(e)}") from e
     raise AssertionError("unreachable")
+
+
+def artifacts_dir(url: str) -> Path:
+    """Where trial checkpoints go: $HPO_ARTIFACTS, else beside the SQLite file, else storage/.
+
+    Workers on several machines need a directory they all see (a shared mount) to resume
+    each other's trials; without one a retry starts at epoch 0.
+    """
+    configured = os.environ.get("HPO_ARTIFACTS")
+    if configured:
+        return Path(configured)
+    db = sqlite_path(url)
+    return (db.parent if db is not None else Path("storage")) / "artifacts"
+
+
+def open_artifact_store(url: str) -> Any:
+    from optuna.artifacts import FileSystemArtifactStore
+
+    path = artifacts_dir(url)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise StorageError(f"cannot create the artifact store {path}: {e.strerror}; set HPO_ARTIFACTS") from e
+    return FileSystemArtifactStore(str(path))
 
 
 def _use_wal(storage: optuna.storages.RDBStorage) -> None:

@@ -6,6 +6,7 @@ import gc
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import keras
@@ -60,9 +61,11 @@ class EpochRecorder(keras.callbacks.Callback):
             raise TrialError(f"loss became NaN or infinite in epoch {self.nan_epoch}")
         if value is None:
             return
-        value = float(value)
+        self.record(float(value))
+
+    def record(self, value: float) -> None:
         self.values.append(value)
-        if self._better(value):
+        if math.isfinite(value) and self._better(value):
             self.best_epoch = len(self.values) - 1
 
 
@@ -92,12 +95,19 @@ def fit(
     seed: int = 0,
     validate: bool = True,
     recorder: EpochRecorder | None = None,
+    resume_from: Path | None = None,
+    initial_epoch: int = 0,
 ) -> FitResult:
+    """Train ``params`` on ``dataset``; with ``resume_from`` (a .keras checkpoint holding
+    weights and optimizer state) carry on at ``initial_epoch`` instead of starting over."""
     reset_keras()
-    keras.utils.set_random_seed(seed)
+    keras.utils.set_random_seed(seed + initial_epoch)
     task = get_task(task_name)
     width = dataset.image_shape[1]
-    model = build_model(params, dataset.image_shape, dataset.n_outputs, task)
+    if resume_from is not None:
+        model = keras.saving.load_model(resume_from)
+    else:
+        model = build_model(params, dataset.image_shape, dataset.n_outputs, task)
     y_train = task.targets(dataset.y_train, width)
     y_val = task.targets(dataset.y_val, width)
     batch_size = int(params["batch_size"])
@@ -108,6 +118,7 @@ def fit(
         None if train is not None else y_train,
         batch_size=None if train is not None else batch_size,
         epochs=epochs,
+        initial_epoch=initial_epoch,
         validation_data=(dataset.x_val, y_val) if validate else None,
         callbacks=[recorder, *callbacks],
         shuffle=True,

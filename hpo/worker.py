@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from hpo.errors import ConfigError, StudyNotFoundError, TrialError
 from hpo.space import StudySpec, load_spec
-from hpo.storage import count_states, open_storage, sqlite_path
+from hpo.storage import count_states, open_artifact_store, open_storage, sqlite_path
 from hpo.study import BASELINE_ATTR, check_same_spec, create_study, open_study, pinned_spec
 
 if TYPE_CHECKING:
@@ -33,7 +33,9 @@ REQUEUED_ATTR = "hpo:requeued_from"
 FINISHED = ("COMPLETE", "PRUNED")
 LIVE = ("COMPLETE", "PRUNED", "RUNNING", "WAITING")
 
-ObjectiveFactory = Callable[[StudySpec, "str | None"], Callable[["optuna.Trial"], float]]
+# (spec, --data path, storage URL) -> objective
+ObjectiveFactory = Callable[[StudySpec, "str | None", str], Callable[["optuna.Trial"], float]]
+CHECKPOINT_ATTR = "hpo:checkpoint"  # hpo.objective's; repeated here so the loop needs no Keras
 
 
 class BudgetReached(Exception):
@@ -135,7 +137,7 @@ def run_worker(
     db_file = sqlite_path(storage_url)
     if given is None and db_file is not None and not db_file.exists():
         given = load_spec(find_space_file(study_name), expected_name=study_name)
-    objective = make_objective(given, data_path) if given is not None else None
+    objective = make_objective(given, data_path, storage_url) if given is not None else None
     storage = open_storage(storage_url, heartbeat=True)
     try:
         spec = pinned_spec(storage, study_name)
@@ -146,7 +148,7 @@ def run_worker(
         spec = given or load_spec(find_space_file(study_name), expected_name=study_name)
         exists = False
     if objective is None:
-        objective = make_objective(spec, data_path)
+        objective = make_objective(spec, data_path, storage_url)
     if not exists:
         created_study, created = create_study(storage, spec)
         if created:
@@ -250,6 +252,9 @@ def _requeue(study: optuna.Study, trial: optuna.Trial | None) -> None:
     if not params:
         return
     attrs: dict[str, Any] = {REQUEUED_ATTR: trial.number}
+    checkpoint = frozen.user_attrs.get(CHECKPOINT_ATTR)
+    if checkpoint is not None:
+        attrs[CHECKPOINT_ATTR] = checkpoint  # the requeued trial resumes where this one stopped
     baseline = frozen.user_attrs.get(BASELINE_ATTR)
     if baseline is not None:
         attrs[BASELINE_ATTR] = baseline
@@ -274,12 +279,15 @@ def _trial_line(study: optuna.Study, t: optuna.trial.FrozenTrial, spec: StudySpe
     ).replace("  ", " ")
 
 
-def _training_objective(spec: StudySpec, data_path: str | None) -> Callable[[optuna.Trial], float]:
+def _training_objective(
+    spec: StudySpec, data_path: str | None, storage_url: str
+) -> Callable[[optuna.Trial], float]:
     """The real objective: loads the data now (errors before any trial), Keras at the first trial."""
     from hpo.data.cache import default_cache_dir
     from hpo.data.datasets import load_dataset
 
     dataset = load_dataset(spec.data, path_override=data_path, cache_dir=default_cache_dir())
+    artifacts = open_artifact_store(storage_url)
     built: list[Callable[[optuna.Trial], float]] = []
 
     def objective(trial: optuna.Trial) -> float:
@@ -289,7 +297,7 @@ def _training_objective(spec: StudySpec, data_path: str | None) -> Callable[[opt
             import_keras_quietly()
             from hpo.objective import Objective
 
-            built.append(Objective(spec, dataset))
+            built.append(Objective(spec, dataset, artifacts))
         return built[0](trial)
 
     return objective

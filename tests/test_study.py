@@ -81,7 +81,7 @@ def test_every_sampler_and_pruner_runs_a_study(tmp_path, sampler: dict, pruner: 
                 raise optuna.TrialPruned()
         return float(params["filters"]) / 32
 
-    report = run_worker(url, "s", objective_factory=lambda s, d: objective, log=lambda line: None)
+    report = run_worker(url, "s", objective_factory=lambda s, d, u: objective, log=lambda line: None)
     storage = open_storage(url)
     counts = count_states(storage, storage.get_study_id_from_name("s"))
     assert report.budget_reached

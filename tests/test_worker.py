@@ -118,7 +118,7 @@ def test_interrupted_worker_leaves_nothing_running_and_requeues(tmp_path: Path, 
             running = [t for t in _trials(url, "tiny") if t.state.name == "RUNNING"]
         except Exception:  # the study is still being created
             return False
-        return bool(running and running[0].intermediate_values)
+        return bool(running and "hpo:checkpoint" in running[0].user_attrs)
 
     _wait_for(training, worker)
     worker.send_signal(signum)
@@ -137,6 +137,8 @@ def test_interrupted_worker_leaves_nothing_running_and_requeues(tmp_path: Path, 
     requeued = next(t for t in trials if t.state.name == "WAITING")
     assert requeued.user_attrs["hpo:requeued_from"] == interrupted.number
     assert requeued.system_attrs["fixed_params"] == interrupted.params
+    # The requeued trial points at the interrupted one's last checkpoint: it will resume there.
+    assert requeued.user_attrs["hpo:checkpoint"] == interrupted.user_attrs["hpo:checkpoint"]
 
 
 KEYPOINTS = """\
@@ -174,7 +176,7 @@ def test_a_nan_trial_fails_with_its_reason_and_the_worker_carries_on(tmp_path: P
     y_bad[0, 0] = np.inf  # one diverged label makes the loss non-finite at once
     poisoned = type(good)(good.x_train, y_bad, good.x_val, good.y_val, good.n_outputs, good.labels, good.source)
 
-    def factory(spec, data_path):  # type: ignore[no-untyped-def]
+    def factory(spec, data_path, url):  # type: ignore[no-untyped-def]
         bad, fine = Objective(spec, poisoned), Objective(spec, good)
         # Trial 1, not 0: the median pruner has a completed trial to compare a NaN with,
         # and must not get to turn the failure into a PRUNED trial.
@@ -205,30 +207,40 @@ def test_worker_recycles_its_process_when_memory_grows(tmp_path: Path) -> None:
     assert len(_finished(trials)) == 5 and len(trials) == 5
 
 
-def test_a_killed_workers_trial_is_failed_and_retried_by_the_next_worker(tmp_path: Path) -> None:
+def test_a_killed_workers_trial_is_retried_and_resumes_from_its_checkpoint(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'studies.db'}"
-    space = tiny_space(tmp_path, trials=2, epochs=40, pruner="none")
-    env = {**os.environ, "HPO_HEARTBEAT_INTERVAL": "1", "HPO_GRACE_PERIOD": "3",
-           "HPO_CACHE_DIR": str(tmp_path / "cache")}
+    epochs = 30
+    space = tiny_space(tmp_path, trials=2, epochs=epochs, pruner="none")
+    fast = {"HPO_HEARTBEAT_INTERVAL": "1", "HPO_GRACE_PERIOD": "3"}
+    env = {**os.environ, **fast, "HPO_CACHE_DIR": str(tmp_path / "cache")}
     first = subprocess.Popen([HPO, "worker", "--study", "tiny", "--space", str(space), "--storage", url],
                              cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
-    def training() -> bool:
+    def checkpointed() -> bool:
         try:
-            return any(t.state.name == "RUNNING" and t.intermediate_values for t in _trials(url, "tiny"))
+            return any(t.state.name == "RUNNING" and t.user_attrs.get("hpo:checkpoint", {}).get("epoch", -1) >= 2
+                       for t in _trials(url, "tiny"))
         except Exception:
             return False
 
-    _wait_for(training, first)
+    _wait_for(checkpointed, first)
     first.kill()  # SIGKILL: no handler runs, the trial stays RUNNING in the database
     first.wait()
     killed = next(t for t in _trials(url, "tiny") if t.state.name == "RUNNING")
+    last_epoch = killed.user_attrs["hpo:checkpoint"]["epoch"]
+    assert (tmp_path / "artifacts").is_dir()
     time.sleep(4)  # past the grace period
-    second = run_hpo("worker", "--study", "tiny", "--storage", url, "--trials", "1", cwd=tmp_path,
-                     env={"HPO_HEARTBEAT_INTERVAL": "1", "HPO_GRACE_PERIOD": "3"})
+    second = run_hpo("worker", "--study", "tiny", "--storage", url, cwd=tmp_path, env=fast)
     assert second.returncode == 0, second.stderr
     trials = {t.number: t for t in _trials(url, "tiny")}
     assert trials[killed.number].state.name == "FAIL"
     retry = next(t for t in trials.values() if t.system_attrs.get("failed_trial") == killed.number)
     assert retry.state.name == "COMPLETE" and retry.params == killed.params
+    assert retry.user_attrs["resumed_from_epoch"] == last_epoch  # not epoch 0
+    # One curve: the dead run's epochs, then the resumed ones, no gap, no restart.
+    assert sorted(retry.intermediate_values) == list(range(epochs))
+    for step in range(last_epoch + 1):
+        assert retry.intermediate_values[step] == killed.intermediate_values[step]
+    assert retry.user_attrs["epochs"] == epochs
+    assert len([t for t in trials.values() if t.state.name in ("COMPLETE", "PRUNED")]) == 2
     assert not [t for t in trials.values() if t.state.name == "RUNNING"]
