@@ -86,6 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "for an existing one it must match the pinned spec")
     p.add_argument("--worker-id", type=_non_negative(int), default=0, metavar="K",
                    help="offsets the sampler seed so parallel workers propose different trials")
+    p.add_argument("--gpus", metavar="LIST",
+                   help="run one worker process per listed GPU, e.g. 0,1,2,3 (CUDA_VISIBLE_DEVICES)")
+    p.add_argument("--per-gpu", type=_positive_int, default=1, metavar="M",
+                   help="with --gpus: worker processes per GPU (memory growth on; default 1)")
+    p.add_argument("--workers", type=_positive_int, metavar="K", help="run K CPU worker processes")
+    p.add_argument("--mixed-precision", action="store_true",
+                   help="train with Keras's mixed_float16 policy (for GPUs with float16 units)")
     p.add_argument("--recycle-mb", type=_non_negative(float), default=1024, metavar="MB",
                    help="re-exec this worker (same PID) when its memory grew by more than MB since "
                         "its first trial (TensorFlow leaks per model.fit); 0: never (default 1024)")
@@ -173,13 +180,20 @@ def _dispatch(args: argparse.Namespace) -> int:
               f"{len(spec.baselines)} baselines enqueued)" if created else
               f"{verb} study {spec.name!r} already exists with the same spec")
         return 0
+    if args.command == "worker" and (args.gpus is not None or args.workers is not None):
+        from hpo.fleet import plan, run_fleet
+
+        if args.per_gpu != 1 and args.gpus is None:
+            raise ConfigError("--per-gpu: only with --gpus")
+        slots = plan(args.gpus, args.per_gpu, args.workers, args.worker_id)
+        return run_fleet(slots, _worker_flags(args, args.trials, args.timeout))
     if args.command == "worker":
         from hpo.worker import run_worker
 
         started = time.monotonic()
         report = run_worker(url, args.study, trials=args.trials, timeout=args.timeout,
                             data_path=args.data, space_path=args.space, worker_id=args.worker_id,
-                            recycle_mb=args.recycle_mb)
+                            recycle_mb=args.recycle_mb, mixed_precision=args.mixed_precision)
         ran = report.ran + int(os.environ.get(_RAN_BEFORE, "0"))
         elapsed = time.monotonic() - started
         if (report.recycle and not report.budget_reached
@@ -226,21 +240,25 @@ def _dispatch(args: argparse.Namespace) -> int:
 _RAN_BEFORE = "HPO_WORKER_RAN_BEFORE"
 
 
+def _worker_flags(args: argparse.Namespace, trials: int | None, timeout: float | None) -> list[str]:
+    """The flags of one worker process (no fleet flags, no --worker-id)."""
+    flags = ["--study", args.study, "--recycle-mb", str(args.recycle_mb)]
+    for flag, value in (("--storage", args.storage), ("--data", args.data), ("--space", args.space),
+                        ("--trials", trials), ("--timeout", timeout)):
+        if value is not None:
+            flags += [flag, str(value)]
+    if args.mixed_precision:
+        flags.append("--mixed-precision")
+    return flags
+
+
 def _reexec_worker(args: argparse.Namespace, ran_here: int, ran_total: int, elapsed: float) -> NoReturn:
     """Replace this process with a fresh worker that carries on with what is left."""
+    trials = None if args.trials is None else args.trials - ran_here
+    timeout = None if args.timeout is None else args.timeout - elapsed
     # -P: like the `hpo` script, do not put the working directory first on sys.path.
-    argv = [sys.executable, "-P", "-m", "hpo.cli", "worker", "--study", args.study,
-            "--worker-id", str(args.worker_id), "--recycle-mb", str(args.recycle_mb)]
-    if args.storage:
-        argv += ["--storage", args.storage]
-    if args.data:
-        argv += ["--data", args.data]
-    if args.space:
-        argv += ["--space", args.space]
-    if args.trials is not None:
-        argv += ["--trials", str(args.trials - ran_here)]
-    if args.timeout is not None:
-        argv += ["--timeout", str(args.timeout - elapsed)]
+    argv = [sys.executable, "-P", "-m", "hpo.cli", "worker", *_worker_flags(args, trials, timeout),
+            "--worker-id", str(args.worker_id)]
     os.environ[_RAN_BEFORE] = str(ran_total)
     sys.stdout.flush()
     sys.stderr.flush()

@@ -11,6 +11,7 @@ pointer and resumes at the next epoch instead of epoch 0.
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -58,10 +59,11 @@ class Checkpointer(keras.callbacks.Callback):
 
 
 class Objective:
-    def __init__(self, spec: StudySpec, dataset: Dataset, artifacts: Any = None) -> None:
+    def __init__(self, spec: StudySpec, dataset: Dataset, artifacts: Any = None, worker_label: str = "") -> None:
         self.spec = spec
         self.dataset = dataset
         self.artifacts = artifacts  # an optuna ArtifactStore; None: no checkpoints
+        self.worker_label = worker_label
 
     def _resume_point(self, trial: optuna.Trial, workdir: Path, recorder: EpochRecorder) -> tuple[Path | None, int]:
         """The inherited checkpoint, downloaded, and the epoch to carry on at (0: none)."""
@@ -87,6 +89,11 @@ class Objective:
         spec = self.spec
         started = time.perf_counter()
         trial.set_user_attr("keras", f"{keras.__version__}/{keras.backend.backend()}")
+        trial.set_user_attr("runtime", {
+            "worker": self.worker_label,
+            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+            "precision": keras.mixed_precision.global_policy().name,
+        })
         recorder = EpochRecorder(spec.metric, spec.direction)
         workdir = Path(tempfile.mkdtemp(prefix="hpo-trial-"))
         checkpointer = Checkpointer(trial, self.artifacts, workdir) if self.artifacts is not None else None

@@ -121,6 +121,7 @@ def open_storage(
                 storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
             if path is not None:
                 _use_wal(storage)
+                _serialize_sqlite_transactions(storage)
             return storage
         except (sqlalchemy.exc.SQLAlchemyError, OSError, RuntimeError) as e:
             # Workers starting together on a fresh database race to create optuna's tables;
@@ -165,6 +166,31 @@ def _use_wal(storage: optuna.storages.RDBStorage) -> None:
 
     with storage.engine.connect() as conn:
         conn.execute(sqlalchemy.text("PRAGMA journal_mode=WAL"))
+
+
+def _serialize_sqlite_transactions(storage: optuna.storages.RDBStorage) -> None:
+    """Start every SQLite transaction with BEGIN IMMEDIATE.
+
+    Optuna claims a WAITING trial (an enqueued baseline, a retry) by reading its state and
+    then writing RUNNING, relying on SELECT ... FOR UPDATE, which SQLite ignores; and
+    pysqlite runs that SELECT outside any transaction. Two workers could then both claim
+    one trial ("Cannot tell a COMPLETE trial"). Taking the write lock at BEGIN makes the
+    read-then-write atomic; the 60 s busy timeout makes the others wait their turn.
+    (SQLAlchemy's documented recipe for pysqlite transactions.)
+    """
+    from sqlalchemy import event
+
+    engine = storage.engine
+
+    @event.listens_for(engine, "connect")
+    def _no_implicit_transactions(dbapi_connection: Any, record: Any) -> None:
+        dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN itself, below
+
+    @event.listens_for(engine, "begin")
+    def _begin_immediate(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    engine.dispose()  # pooled connections predate the listeners
 
 
 def _is_schema_race(e: BaseException) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import Callable
@@ -33,8 +34,17 @@ REQUEUED_ATTR = "hpo:requeued_from"
 FINISHED = ("COMPLETE", "PRUNED")
 LIVE = ("COMPLETE", "PRUNED", "RUNNING", "WAITING")
 
-# (spec, --data path, storage URL) -> objective
-ObjectiveFactory = Callable[[StudySpec, "str | None", str], Callable[["optuna.Trial"], float]]
+@dataclass(frozen=True)
+class WorkerContext:
+    """What an objective may need to know about the worker running it."""
+
+    storage_url: str
+    worker_id: int = 0
+    mixed_precision: bool = False
+
+
+# (spec, --data path, worker context) -> objective
+ObjectiveFactory = Callable[[StudySpec, "str | None", WorkerContext], Callable[["optuna.Trial"], float]]
 CHECKPOINT_ATTR = "hpo:checkpoint"  # hpo.objective's; repeated here so the loop needs no Keras
 
 
@@ -116,6 +126,7 @@ def run_worker(
     space_path: str | None = None,
     worker_id: int = 0,
     recycle_mb: float = 0,
+    mixed_precision: bool = False,
     objective_factory: ObjectiveFactory | None = None,
     log: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True),
 ) -> WorkerReport:
@@ -137,7 +148,8 @@ def run_worker(
     db_file = sqlite_path(storage_url)
     if given is None and db_file is not None and not db_file.exists():
         given = load_spec(find_space_file(study_name), expected_name=study_name)
-    objective = make_objective(given, data_path, storage_url) if given is not None else None
+    context = WorkerContext(storage_url, worker_id, mixed_precision)
+    objective = make_objective(given, data_path, context) if given is not None else None
     storage = open_storage(storage_url, heartbeat=True)
     try:
         spec = pinned_spec(storage, study_name)
@@ -148,7 +160,7 @@ def run_worker(
         spec = given or load_spec(find_space_file(study_name), expected_name=study_name)
         exists = False
     if objective is None:
-        objective = make_objective(spec, data_path, storage_url)
+        objective = make_objective(spec, data_path, context)
     if not exists:
         created_study, created = create_study(storage, spec)
         if created:
@@ -280,14 +292,14 @@ def _trial_line(study: optuna.Study, t: optuna.trial.FrozenTrial, spec: StudySpe
 
 
 def _training_objective(
-    spec: StudySpec, data_path: str | None, storage_url: str
+    spec: StudySpec, data_path: str | None, context: WorkerContext
 ) -> Callable[[optuna.Trial], float]:
     """The real objective: loads the data now (errors before any trial), Keras at the first trial."""
     from hpo.data.cache import default_cache_dir
     from hpo.data.datasets import load_dataset
 
     dataset = load_dataset(spec.data, path_override=data_path, cache_dir=default_cache_dir())
-    artifacts = open_artifact_store(storage_url)
+    artifacts = open_artifact_store(context.storage_url)
     built: list[Callable[[optuna.Trial], float]] = []
 
     def objective(trial: optuna.Trial) -> float:
@@ -297,7 +309,13 @@ def _training_objective(
             import_keras_quietly()
             from hpo.objective import Objective
 
-            built.append(Objective(spec, dataset, artifacts))
+            if context.mixed_precision:
+                import keras
+
+                # float16 compute, float32 variables; the task heads already output float32.
+                keras.mixed_precision.set_global_policy("mixed_float16")
+            label = f"{socket.gethostname()}/pid{os.getpid()}/w{context.worker_id}"
+            built.append(Objective(spec, dataset, artifacts, worker_label=label))
         return built[0](trial)
 
     return objective

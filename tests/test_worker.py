@@ -176,7 +176,7 @@ def test_a_nan_trial_fails_with_its_reason_and_the_worker_carries_on(tmp_path: P
     y_bad[0, 0] = np.inf  # one diverged label makes the loss non-finite at once
     poisoned = type(good)(good.x_train, y_bad, good.x_val, good.y_val, good.n_outputs, good.labels, good.source)
 
-    def factory(spec, data_path, url):  # type: ignore[no-untyped-def]
+    def factory(spec, data_path, context):  # type: ignore[no-untyped-def]
         bad, fine = Objective(spec, poisoned), Objective(spec, good)
         # Trial 1, not 0: the median pruner has a completed trial to compare a NaN with,
         # and must not get to turn the failure into a PRUNED trial.
