@@ -93,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=_positive_int, metavar="K", help="run K CPU worker processes")
     p.add_argument("--mixed-precision", action="store_true",
                    help="train with Keras's mixed_float16 policy (for GPUs with float16 units)")
+    p.add_argument("--db-wait", type=_positive_float, default=300, metavar="SECONDS",
+                   help="when the database goes away, retry (with backoff) this long before "
+                        "giving up with exit 1 (default 300)")
     p.add_argument("--recycle-mb", type=_non_negative(float), default=1024, metavar="MB",
                    help="re-exec this worker (same PID) when its memory grew by more than MB since "
                         "its first trial (TensorFlow leaks per model.fit); 0: never (default 1024)")
@@ -193,7 +196,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         started = time.monotonic()
         report = run_worker(url, args.study, trials=args.trials, timeout=args.timeout,
                             data_path=args.data, space_path=args.space, worker_id=args.worker_id,
-                            recycle_mb=args.recycle_mb, mixed_precision=args.mixed_precision)
+                            recycle_mb=args.recycle_mb, mixed_precision=args.mixed_precision,
+                            db_wait=args.db_wait)
         ran = report.ran + int(os.environ.get(_RAN_BEFORE, "0"))
         elapsed = time.monotonic() - started
         if (report.recycle and not report.budget_reached
@@ -242,7 +246,7 @@ _RAN_BEFORE = "HPO_WORKER_RAN_BEFORE"
 
 def _worker_flags(args: argparse.Namespace, trials: int | None, timeout: float | None) -> list[str]:
     """The flags of one worker process (no fleet flags, no --worker-id)."""
-    flags = ["--study", args.study, "--recycle-mb", str(args.recycle_mb)]
+    flags = ["--study", args.study, "--recycle-mb", str(args.recycle_mb), "--db-wait", str(args.db_wait)]
     for flag, value in (("--storage", args.storage), ("--data", args.data), ("--space", args.space),
                         ("--trials", trials), ("--timeout", timeout)):
         if value is not None:

@@ -24,6 +24,7 @@ from optuna_integration import KerasPruningCallback
 from hpo.data.datasets import Dataset
 from hpo.errors import TrialError
 from hpo.space import StudySpec, suggest
+from hpo.storage import storage_errors
 from hpo.training import EpochRecorder, fit
 
 CHECKPOINT_ATTR = "hpo:checkpoint"
@@ -119,6 +120,8 @@ class Objective:
         except TrialError as e:
             trial.set_user_attr("fail_reason", str(e)[:500])
             raise
+        except storage_errors():
+            raise  # the database, not this configuration: the worker waits for it and requeues
         except Exception as e:
             # Whatever else one configuration hits (out of memory, bad shapes, a sampler
             # error) fails this trial only; the worker goes on with the next.

@@ -218,9 +218,25 @@ def _first_line(e: BaseException) -> str:
 
 
 def storage_errors() -> tuple[type[BaseException], ...]:
+    """What a database that went away raises, through SQLAlchemy or through optuna's wrapper."""
+    import optuna
     import sqlalchemy.exc
 
-    return (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)
+    return (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError,
+            optuna.exceptions.StorageInternalError)
+
+
+def caused_by_storage(e: BaseException) -> bool:
+    """Whether a storage failure is anywhere in an exception's chain (optuna sometimes hides
+    a lost connection behind an error of its own raised while handling it)."""
+    seen: set[int] = set()
+    current: BaseException | None = e
+    while current is not None and id(current) not in seen:
+        if isinstance(current, storage_errors()):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def count_states(
@@ -233,6 +249,7 @@ def count_states(
     """
     from optuna.storages import RDBStorage
 
+    storage = getattr(storage, "_backend", storage)  # a Study wraps its RDBStorage in a cache
     if isinstance(storage, RDBStorage):
         import sqlalchemy
 

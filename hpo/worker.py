@@ -21,9 +21,17 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from hpo.errors import ConfigError, StudyNotFoundError, TrialError
+from hpo.errors import ConfigError, StorageError, StudyNotFoundError, TrialError
 from hpo.space import StudySpec, load_spec
-from hpo.storage import count_states, open_artifact_store, open_storage, sqlite_path
+from hpo.storage import (
+    _first_line,
+    caused_by_storage,
+    count_states,
+    open_artifact_store,
+    open_storage,
+    sqlite_path,
+    storage_errors,
+)
 from hpo.study import BASELINE_ATTR, check_same_spec, create_study, open_study, pinned_spec
 
 if TYPE_CHECKING:
@@ -127,6 +135,7 @@ def run_worker(
     worker_id: int = 0,
     recycle_mb: float = 0,
     mixed_precision: bool = False,
+    db_wait: float = 300.0,
     objective_factory: ObjectiveFactory | None = None,
     log: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True),
 ) -> WorkerReport:
@@ -207,6 +216,7 @@ def run_worker(
             report.recycle = True
             study.stop()
 
+    _quiet_storage_errors_in_threads()
     # Both signals explicitly: a worker started from a script with `&` inherits SIGINT as
     # ignored, and Python then never raises KeyboardInterrupt on Ctrl-C.
     previous = {sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -230,6 +240,19 @@ def run_worker(
                 log(f"a trial of this worker was failed as stale by another worker ({e}); carrying on")
                 if budget.exhausted():
                     break
+            except Exception as e:
+                if not caused_by_storage(e):
+                    raise
+                # The database went away (a restart, a failover, the network). Wait for it with
+                # bounded backoff; then fail this worker's interrupted trial and queue its params
+                # again, so it is neither lost nor run twice, and go on.
+                trial = current.pop("trial", None)
+                log(f"storage unreachable ({_first_line(e)}); retrying for up to {db_wait:g} s")
+                wait_for_storage(storage, db_wait, log)
+                if trial is not None:
+                    _fail_and_requeue(study, trial)
+                if budget.exhausted():
+                    break
     except KeyboardInterrupt as e:
         _requeue(study, current.get("trial"))
         raise Interrupted(f"worker stopped ({str(e) or 'Ctrl-C'}); its running trial was re-enqueued") from e
@@ -250,6 +273,72 @@ def fail_stale_trials(study: optuna.Study) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
+
+
+def _quiet_storage_errors_in_threads() -> None:
+    """Optuna's heartbeat thread dies on a lost connection; say so in one line, not a traceback."""
+    import threading
+
+    default = threading.excepthook
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if args.exc_value is not None and isinstance(args.exc_value, storage_errors()):
+            print(f"heartbeat stopped: storage unreachable ({_first_line(args.exc_value)})",
+                  file=sys.stderr, flush=True)
+            return
+        default(args)
+
+    threading.excepthook = hook
+
+
+def wait_for_storage(storage: Any, limit_s: float, log: Callable[[str], None]) -> None:
+    """Poll the database with exponential backoff (0.5 s doubling to 15 s) until it answers.
+
+    Raise a one-line ``StorageError`` once it has been unreachable for ``limit_s``."""
+    import sqlalchemy
+
+    started = time.monotonic()
+    delay = 0.5
+    while True:
+        try:
+            with storage.engine.connect() as conn:
+                conn.execute(sqlalchemy.text("SELECT 1"))
+            log(f"storage is back after {time.monotonic() - started:.0f} s")
+            return
+        except storage_errors() as e:
+            waited = time.monotonic() - started
+            if waited >= limit_s:
+                raise StorageError(
+                    f"storage unreachable for {waited:.0f} s (limit --db-wait {limit_s:g}): {_first_line(e)}"
+                ) from e
+            time.sleep(min(delay, max(limit_s - waited, 0.05)))
+            delay = min(delay * 2, 15.0)
+
+
+def _fail_and_requeue(study: optuna.Study, trial: optuna.Trial) -> None:
+    """This worker's trial died with the connection: mark it FAIL (if nobody did) and requeue it."""
+    from optuna.trial import TrialState
+
+    frozen = study._storage.get_trial(trial._trial_id)
+    if frozen.state == TrialState.RUNNING:
+        try:
+            study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        except optuna_errors():  # failed as stale meanwhile, and already retried
+            return
+    elif frozen.state != TrialState.FAIL:
+        return  # it did finish
+    else:
+        live = (TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED)
+        for other in study.get_trials(deepcopy=False, states=live):
+            if trial.number in (other.system_attrs.get("failed_trial"), other.user_attrs.get(REQUEUED_ATTR)):
+                return  # the stale-trial sweep already queued its retry
+    _requeue(study, trial)
+
+
+def optuna_errors() -> tuple[type[BaseException], ...]:
+    import optuna
+
+    return (optuna.exceptions.UpdateFinishedTrialError,)
 
 
 def _requeue(study: optuna.Study, trial: optuna.Trial | None) -> None:
