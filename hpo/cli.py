@@ -117,6 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=_positive_int, metavar="N",
                    help="epochs to train (default: the best trial's best epoch + 1)")
 
+    p = sub.add_parser("proxy", help="serve the storage over gRPC (optuna's proxy) for large fleets")
+    storage_flag(p)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=_positive_int, default=13000, help="port (default 13000)")
+
     p = sub.add_parser("data", help="data utilities")
     data_sub = p.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
     synth = data_sub.add_parser("synth", help="write a synthetic file in a real data set's format")
@@ -171,6 +176,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
 
     url = resolve_url(args.storage)
+    if args.command == "proxy":
+        return _proxy(url, args.host, args.port)
     if args.command == "create":
         from hpo.space import load_spec
         from hpo.study import create_study
@@ -267,6 +274,28 @@ def _reexec_worker(args: argparse.Namespace, ran_here: int, ran_total: int, elap
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(sys.executable, argv)
+
+
+def _proxy(url: str, host: str, port: int) -> int:
+    """Optuna's gRPC storage proxy in front of the database: workers use --storage grpc://HOST:PORT."""
+    import warnings
+
+    import optuna
+
+    from hpo.storage import open_storage, redact
+
+    if url.startswith("grpc://"):
+        raise ConfigError("--storage: the proxy serves a database; give its sqlite:// or postgresql:// URL")
+    storage = open_storage(url)
+    print(f"hpo proxy: serving {redact(url)} on grpc://{host}:{port} (Ctrl-C stops)", file=sys.stderr, flush=True)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        try:
+            optuna.storages.run_grpc_proxy_server(storage, host=host, port=port)
+        except RuntimeError as e:  # grpc could not bind
+            raise StorageError(f"--port: cannot serve on {host}:{port}: {e}") from e
+    return 0
 
 
 def _synth(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ errors still surface: they are raised, not printed). HPO_TF_LOGS=1 keeps them.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 
@@ -25,3 +26,5 @@ def import_keras_quietly() -> None:
         os.dup2(saved, 2)
         os.close(devnull)
         os.close(saved)
+    # tf.function retracing notes: expected when every trial builds a new model.
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)

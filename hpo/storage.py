@@ -31,13 +31,16 @@ def resolve_url(flag: str | None) -> str:
 
     url = flag or os.environ.get("HPO_STORAGE") or DEFAULT_STORAGE
     scheme = url.split(":", 1)[0]
+    if scheme == "grpc":
+        grpc_address(url)  # validates
+        return url
     if scheme in ("postgresql", "postgres"):
         # psycopg 3 is the driver hpo ships with; SQLAlchemy would otherwise look for psycopg2.
         url = "postgresql+psycopg" + url[len(scheme):]
     elif scheme not in ("sqlite", "postgresql+psycopg"):
         raise ConfigError(
-            f"--storage: unsupported URL scheme {scheme!r}; use sqlite:///PATH or "
-            "postgresql+psycopg://USER@HOST:PORT/DB"
+            f"--storage: unsupported URL scheme {scheme!r}; use sqlite:///PATH, "
+            "postgresql+psycopg://USER@HOST:PORT/DB or grpc://HOST:PORT (an `hpo proxy`)"
         )
     try:
         make_url(url)
@@ -49,6 +52,15 @@ def resolve_url(flag: str | None) -> str:
     if url.startswith("sqlite") and not url.startswith("sqlite:///"):
         raise ConfigError("--storage: SQLite URLs look like sqlite:///relative/path.db or sqlite:////abs/path.db")
     return url
+
+
+def grpc_address(url: str) -> tuple[str, int]:
+    """``grpc://HOST:PORT`` (an ``hpo proxy``) -> (host, port)."""
+    rest = url[len("grpc://"):] if url.startswith("grpc://") else ""
+    host, _, port = rest.rstrip("/").rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"--storage: expected grpc://HOST:PORT, got {url!r}")
+    return host, int(port)
 
 
 def redact(url: str) -> str:
@@ -84,6 +96,8 @@ def open_storage(
     import optuna
     import sqlalchemy.exc
 
+    if url.startswith("grpc://"):
+        return _open_proxy(url)
     path = sqlite_path(url)
     if path is not None:
         if must_exist and not path.exists():
@@ -198,6 +212,23 @@ def _is_schema_race(e: BaseException) -> bool:
     return any(s in text for s in ("already exists", "duplicate key", "unique constraint"))
 
 
+def _open_proxy(url: str) -> Any:
+    """A client of ``hpo proxy``: the proxy holds the database connections, workers hold one
+    gRPC channel each. (Optuna's proxy has no heartbeats: dead workers are not detected.)"""
+    import optuna
+
+    host, port = grpc_address(url)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        proxy = optuna.storages.GrpcStorageProxy(host=host, port=port)
+    try:
+        proxy.get_all_studies()  # fail now, in one line, if nothing answers
+    except Exception as e:
+        detail = e.details() if hasattr(e, "details") else _first_line(e)  # grpc's own summary
+        raise StorageError(f"cannot reach the hpo proxy at {host}:{port}: {detail}; is `hpo proxy` running?") from e
+    return proxy
+
+
 def _env_seconds(name: str, default: int) -> int:
     text = os.environ.get(name)
     if text is None:
@@ -222,8 +253,15 @@ def storage_errors() -> tuple[type[BaseException], ...]:
     import optuna
     import sqlalchemy.exc
 
-    return (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError,
-            optuna.exceptions.StorageInternalError)
+    errors: tuple[type[BaseException], ...] = (
+        sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError, optuna.exceptions.StorageInternalError)
+    try:
+        import grpc
+
+        errors += (grpc.RpcError,)  # through `hpo proxy`
+    except ImportError:
+        pass
+    return errors
 
 
 def caused_by_storage(e: BaseException) -> bool:

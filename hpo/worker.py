@@ -301,8 +301,11 @@ def wait_for_storage(storage: Any, limit_s: float, log: Callable[[str], None]) -
     delay = 0.5
     while True:
         try:
-            with storage.engine.connect() as conn:
-                conn.execute(sqlalchemy.text("SELECT 1"))
+            if hasattr(storage, "engine"):
+                with storage.engine.connect() as conn:
+                    conn.execute(sqlalchemy.text("SELECT 1"))
+            else:  # through the gRPC proxy
+                storage.get_all_studies()
             log(f"storage is back after {time.monotonic() - started:.0f} s")
             return
         except storage_errors() as e:
