@@ -96,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db-wait", type=_positive_float, default=300, metavar="SECONDS",
                    help="when the database goes away, retry (with backoff) this long before "
                         "giving up with exit 1 (default 300)")
+    p.add_argument("--max-retries", type=_non_negative(int), default=1, metavar="N",
+                   help="queue a trial that failed on its own (NaN, out of memory) again up to N times "
+                        "(default 1; a dead worker's trial: $HPO_STALE_RETRIES, default 2)")
     p.add_argument("--recycle-mb", type=_non_negative(float), default=1024, metavar="MB",
                    help="re-exec this worker (same PID) when its memory grew by more than MB since "
                         "its first trial (TensorFlow leaks per model.fit); 0: never (default 1024)")
@@ -204,7 +207,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         report = run_worker(url, args.study, trials=args.trials, timeout=args.timeout,
                             data_path=args.data, space_path=args.space, worker_id=args.worker_id,
                             recycle_mb=args.recycle_mb, mixed_precision=args.mixed_precision,
-                            db_wait=args.db_wait)
+                            db_wait=args.db_wait, max_retries=args.max_retries)
         ran = report.ran + int(os.environ.get(_RAN_BEFORE, "0"))
         elapsed = time.monotonic() - started
         if (report.recycle and not report.budget_reached
@@ -253,7 +256,8 @@ _RAN_BEFORE = "HPO_WORKER_RAN_BEFORE"
 
 def _worker_flags(args: argparse.Namespace, trials: int | None, timeout: float | None) -> list[str]:
     """The flags of one worker process (no fleet flags, no --worker-id)."""
-    flags = ["--study", args.study, "--recycle-mb", str(args.recycle_mb), "--db-wait", str(args.db_wait)]
+    flags = ["--study", args.study, "--recycle-mb", str(args.recycle_mb), "--db-wait", str(args.db_wait),
+             "--max-retries", str(args.max_retries)]
     for flag, value in (("--storage", args.storage), ("--data", args.data), ("--space", args.space),
                         ("--trials", trials), ("--timeout", timeout)):
         if value is not None:

@@ -118,13 +118,13 @@ def open_storage(
     kwargs: dict[str, Any] = {}
     if heartbeat:
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        interval = _env_seconds("HPO_HEARTBEAT_INTERVAL", HEARTBEAT_INTERVAL_S)
+        interval = _env_int("HPO_HEARTBEAT_INTERVAL", HEARTBEAT_INTERVAL_S)
         kwargs = {
             "heartbeat_interval": interval,
-            "grace_period": max(_env_seconds("HPO_GRACE_PERIOD", GRACE_PERIOD_S), interval + 1),
+            "grace_period": max(_env_int("HPO_GRACE_PERIOD", GRACE_PERIOD_S), interval + 1),
             "heartbeat_stale_trial_callback": optuna.storages.RetryHeartbeatStaleTrialCallback(
                 # The retry resumes from the dead run's last checkpoint, so its curve goes on.
-                max_retry=MAX_RETRIES, inherit_intermediate_values=True
+                max_retry=_env_int("HPO_STALE_RETRIES", MAX_RETRIES, minimum=0), inherit_intermediate_values=True
             ),
         }
     for attempt in range(SCHEMA_RACE_RETRIES + 1):
@@ -229,16 +229,16 @@ def _open_proxy(url: str) -> Any:
     return proxy
 
 
-def _env_seconds(name: str, default: int) -> int:
+def _env_int(name: str, default: int, minimum: int = 1) -> int:
     text = os.environ.get(name)
     if text is None:
         return default
     try:
         value = int(text)
     except ValueError as e:
-        raise ConfigError(f"${name}: must be a whole number of seconds, got {text!r}") from e
-    if value < 1:
-        raise ConfigError(f"${name}: must be >= 1, got {value}")
+        raise ConfigError(f"${name}: must be a whole number, got {text!r}") from e
+    if value < minimum:
+        raise ConfigError(f"${name}: must be >= {minimum}, got {value}")
     return value
 
 

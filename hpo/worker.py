@@ -136,6 +136,7 @@ def run_worker(
     recycle_mb: float = 0,
     mixed_precision: bool = False,
     db_wait: float = 300.0,
+    max_retries: int = 1,
     objective_factory: ObjectiveFactory | None = None,
     log: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True),
 ) -> WorkerReport:
@@ -199,6 +200,8 @@ def run_worker(
             return
         report.ran += 1
         log(_trial_line(study, frozen, spec))
+        if frozen.state.name == "FAIL":
+            _retry_failed(study, frozen, max_retries, log)
         if budget.exhausted() and not budget.finished():
             # Only RUNNING trials stand between the study and its budget; if one belongs
             # to a dead worker, failing it (and queueing its retry) keeps this worker busy.
@@ -316,6 +319,27 @@ def wait_for_storage(storage: Any, limit_s: float, log: Callable[[str], None]) -
                 ) from e
             time.sleep(min(delay, max(limit_s - waited, 0.05)))
             delay = min(delay * 2, 15.0)
+
+
+def _retry_failed(
+    study: optuna.Study, frozen: optuna.trial.FrozenTrial, max_retries: int, log: Callable[[str], None]
+) -> None:
+    """Queue a trial that failed on its own (NaN, out of memory, a bug) again, at most
+    ``max_retries`` times per configuration. It starts afresh (a new trial number is a new
+    seed): resuming the run that just diverged would mostly diverge again."""
+    import optuna
+
+    history = list(frozen.system_attrs.get("retry_history", []))
+    if len(history) >= max_retries or not frozen.params:
+        return
+    keep = {k: v for k, v in frozen.user_attrs.items() if k in (BASELINE_ATTR, REQUEUED_ATTR)}
+    study.add_trial(optuna.trial.create_trial(
+        state=optuna.trial.TrialState.WAITING, params=frozen.params, distributions=frozen.distributions,
+        user_attrs=keep,
+        system_attrs={"failed_trial": frozen.system_attrs.get("failed_trial", frozen.number),
+                      "retry_history": [*history, frozen.number]},
+    ))
+    log(f"trial {frozen.number} queued again (retry {len(history) + 1} of {max_retries})")
 
 
 def _fail_and_requeue(study: optuna.Study, trial: optuna.Trial) -> None:

@@ -190,6 +190,9 @@ def test_a_nan_trial_fails_with_its_reason_and_the_worker_carries_on(tmp_path: P
     assert "NaN" in trials[1].user_attrs["fail_reason"]
     assert any(line.startswith("trial 1 fail loss became NaN") for line in lines), lines
     assert len(_finished(trials)) == 3 and report.budget_reached
+    # Failed on its own: queued again once (--max-retries 1) and, trained afresh, it finished.
+    [retry] = [t for t in trials if t.system_attrs.get("failed_trial") == 1]
+    assert retry.params == trials[1].params and retry.state.name == "COMPLETE"
     assert len(trials) == 4
 
 
@@ -207,11 +210,13 @@ def test_worker_recycles_its_process_when_memory_grows(tmp_path: Path) -> None:
     assert len(_finished(trials)) == 5 and len(trials) == 5
 
 
-def test_a_killed_workers_trial_is_retried_and_resumes_from_its_checkpoint(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'studies.db'}"
+def test_a_killed_workers_trial_is_retried_and_resumes_from_its_checkpoint(
+    tmp_path: Path, storage_url: str
+) -> None:
+    url = storage_url
     epochs = 30
     space = tiny_space(tmp_path, trials=2, epochs=epochs, pruner="none")
-    fast = {"HPO_HEARTBEAT_INTERVAL": "1", "HPO_GRACE_PERIOD": "3"}
+    fast = {"HPO_HEARTBEAT_INTERVAL": "1", "HPO_GRACE_PERIOD": "3", "HPO_ARTIFACTS": str(tmp_path / "artifacts")}
     env = {**os.environ, **fast, "HPO_CACHE_DIR": str(tmp_path / "cache")}
     first = subprocess.Popen([HPO, "worker", "--study", "tiny", "--space", str(space), "--storage", url],
                              cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

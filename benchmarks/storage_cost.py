@@ -1,0 +1,234 @@
+"""Per-trial storage cost as a study grows, on SQLite, PostgreSQL and `hpo proxy` (gRPC) + PostgreSQL.
+
+One worker (`hpo.worker.run_worker`, in a fresh process per backend) runs a study whose
+objective only samples the params (search_spaces/digits.yaml's space, random sampler, no
+pruner) and returns a float, so a trial's time is hpo's loop plus the storage. The
+objective records time.perf_counter() at every call; trial i's cost is the time since
+call i-1 (the previous trial's tell and callbacks, this one's ask and suggest). Reported:
+the median ms/trial over windows early, in the middle and at the end of the study
+(trials 1-100, 1001-1100, 2401-2500, 4901-5000 at 5000 trials; scaled for --trials),
+and last window / first window per backend: about 1 means a trial costs the same in a
+big study as in a small one.
+
+Backends: SQLite (a file in a temp dir), PostgreSQL (a throwaway database), and `hpo
+proxy` serving another throwaway PostgreSQL database (started as a subprocess, SIGINT-ed
+at the end). Needs a PostgreSQL server (default postgresql://postgres@127.0.0.1:5432/postgres,
+trust auth; --postgres to change); creates and drops its own databases.
+
+    python benchmarks/storage_cost.py [--trials 2000] [--backends sqlite,postgres,proxy]
+
+The default is 2000 trials, not 5000: at 5000 the three backends take well over 8 minutes
+on a 2-core machine. `--trials 5000` runs the full study.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import multiprocessing as mp
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import record  # noqa: E402
+
+from hpo.space import suggest  # noqa: E402
+from hpo.worker import run_worker  # noqa: E402
+
+DIGITS = Path(__file__).resolve().parent.parent / "search_spaces" / "digits.yaml"
+HPO = str(Path(sys.executable).parent / "hpo")
+STUDY = "growth"
+FULL_TRIALS = 5000
+DEFAULT_TRIALS = 2000
+BACKENDS = ("sqlite", "postgres", "proxy")
+PROXY_START_TIMEOUT_S = 60.0
+
+
+def windows(trials: int) -> list[tuple[int, int]]:
+    """1-based inclusive trial ranges: 1-100, 1001-1100, 2401-2500, 4901-5000 at 5000 trials."""
+    width = min(100, max(trials // 20, 2))
+    ends = sorted({width, round(0.22 * trials), round(0.5 * trials), trials})
+    return [(max(end - width + 1, 1), end) for end in ends if end >= width]
+
+
+def write_space(directory: Path, trials: int) -> Path:
+    raw = yaml.safe_load(DIGITS.read_text())
+    raw.update(name=STUDY, sampler={"type": "random", "seed": 0}, pruner={"type": "none"})
+    raw["budget"]["trials"] = trials
+    raw.pop("baselines", None)  # every trial sampled alike
+    path = directory / f"{STUDY}.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+def run_one(url: str, space: str, trials: int) -> dict[str, Any]:
+    """In a fresh process: one worker spends the whole budget; returns the objective's call times."""
+    calls: list[float] = []
+
+    def factory(spec: Any, _data: Any, _context: Any) -> Callable[[Any], float]:
+        def objective(trial: Any) -> float:
+            calls.append(time.perf_counter())
+            return float(suggest(trial, spec)["dropout"])
+
+        return objective
+
+    started, cpu = time.perf_counter(), time.process_time()
+    report = run_worker(url, STUDY, space_path=space, objective_factory=factory, log=lambda line: None)
+    return {"calls": calls, "ran": report.ran, "states": dict(report.states),
+            "wall_s": time.perf_counter() - started, "cpu_s": time.process_time() - cpu}
+
+
+@contextmanager
+def throwaway_database(server: str) -> Iterator[str]:
+    """A fresh PostgreSQL database, dropped (connections and all) on the way out."""
+    import psycopg
+
+    name = f"hpo_storage_cost_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        base = server.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def proxy(database_url: str, log_path: Path) -> Iterator[str]:
+    """`hpo proxy` in front of the database; yields its grpc:// URL once it answers; SIGINT at the end."""
+    import grpc
+
+    port = free_port()
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([HPO, "proxy", "--storage", database_url, "--port", str(port)],
+                                stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + PROXY_START_TIMEOUT_S
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"hpo proxy exited with {proc.returncode}: {log_path.read_text().strip()}")
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+                try:
+                    grpc.channel_ready_future(channel).result(timeout=1.0)
+                    break
+                except grpc.FutureTimeoutError:
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"hpo proxy did not answer within {PROXY_START_TIMEOUT_S:g} s") from None
+        yield f"grpc://127.0.0.1:{port}"
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def run_backend(backend: str, server: str, tmp: Path, space: Path, trials: int) -> dict[str, Any]:
+    pool = concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn"))
+    try:
+        if backend == "sqlite":
+            return pool.submit(run_one, f"sqlite:///{tmp}/{STUDY}.db", str(space), trials).result()
+        with throwaway_database(server) as url:
+            if backend == "postgres":
+                return pool.submit(run_one, url, str(space), trials).result()
+            with proxy(url, tmp / "proxy.log") as grpc_url:
+                return pool.submit(run_one, grpc_url, str(space), trials).result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def summarize(run: dict[str, Any], spans: list[tuple[int, int]]) -> dict[str, Any]:
+    calls = run["calls"]
+    # per_trial[i] is trial i+1's cost: the time from call i to call i+1 (trial 1 has none)
+    per_trial = [b - a for a, b in zip(calls, calls[1:], strict=False)]
+    medians: dict[str, float] = {}
+    for lo, hi in spans:
+        values = per_trial[max(lo - 2, 0):hi - 1]
+        medians[f"{lo}-{hi}"] = 1000 * statistics.median(values) if values else float("nan")
+    first, last = medians[f"{spans[0][0]}-{spans[0][1]}"], medians[f"{spans[-1][0]}-{spans[-1][1]}"]
+    return {
+        "median_ms_per_trial": medians, "ratio_last_over_first": last / first,
+        "mean_ms_per_trial": 1000 * statistics.fmean(per_trial) if per_trial else float("nan"),
+        "wall_s": run["wall_s"], "worker_cpu_s": run["cpu_s"], "trials_ran": run["ran"],
+        "states": run["states"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--trials", type=int, default=DEFAULT_TRIALS,
+                        help=f"study budget (default {DEFAULT_TRIALS}; {FULL_TRIALS} for the full run)")
+    parser.add_argument("--backends", default=",".join(BACKENDS),
+                        help="comma-separated subset of " + ",".join(BACKENDS))
+    parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres",
+                        help="server to create throwaway databases on (an admin connection URL)")
+    args = parser.parse_args()
+    backends = [b for b in args.backends.split(",") if b]
+    if args.trials < 20:
+        parser.error("--trials must be >= 20")
+    if not backends or set(backends) - set(BACKENDS):
+        parser.error(f"--backends: choose from {', '.join(BACKENDS)}")
+    spans = windows(args.trials)
+    if args.trials < FULL_TRIALS:
+        print(f"note: {args.trials} trials (not {FULL_TRIALS}; --trials {FULL_TRIALS} for the full run); "
+              f"windows scaled: {', '.join(f'{lo}-{hi}' for lo, hi in spans)}")
+
+    results: dict[str, dict[str, Any]] = {}
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory() as tmp:
+        space = write_space(Path(tmp), args.trials)
+        for backend in backends:
+            run = run_backend(backend, args.postgres, Path(tmp), space, args.trials)
+            if run["ran"] != args.trials:
+                raise RuntimeError(f"{backend}: the worker ran {run['ran']} trials, expected {args.trials}")
+            results[backend] = summarize(run, spans)
+            print(f"  {backend}: {run['wall_s']:.0f} s", flush=True)
+
+    labels = [f"{lo}-{hi}" for lo, hi in spans]
+    print(f"median ms/trial over trial windows ({args.trials} trials, one worker)")
+    print(f"{'backend':<9} " + " ".join(f"{label:>10}" for label in labels) + f" {'last/first':>10} {'total s':>8}")
+    for backend, r in results.items():
+        print(f"{backend:<9} " + " ".join(f"{r['median_ms_per_trial'][label]:>10.2f}" for label in labels)
+              + f" {r['ratio_last_over_first']:>10.2f} {r['wall_s']:>8.0f}")
+    print(f"total {time.monotonic() - started:.0f} s")
+    path = record("storage_cost", {
+        "trials": args.trials, "full_trials": FULL_TRIALS, "reduced": args.trials < FULL_TRIALS,
+        "reduced_why": (f"default {DEFAULT_TRIALS}: {FULL_TRIALS} trials on all three backends takes well over "
+                        "8 minutes on a 2-core machine; run --trials 5000 for the full study")
+                       if args.trials < FULL_TRIALS else None,
+        "windows": labels, "workers": 1,
+        "objective": "suggest(trial, spec) on search_spaces/digits.yaml's params, return a float",
+        "sampler": "random (seed 0), no pruner, no baselines",
+        "per_trial": "time between consecutive objective calls (time.perf_counter), median per window",
+        "backends": {
+            "sqlite": "file in a temp dir (WAL)", "postgres": "throwaway database on 127.0.0.1:5432",
+            "proxy": "`hpo proxy` (optuna gRPC proxy) subprocess in front of a throwaway database on 127.0.0.1:5432",
+        },
+        "results": results,
+    })
+    print(f"recorded {path}")
+
+
+if __name__ == "__main__":
+    main()
