@@ -25,37 +25,30 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}; see `{self.prog} --help`\n")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from e
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
+def _number(kind: type[int] | type[float], *, above: float | None = None, at_least: float | None = None):  # type: ignore[no-untyped-def]
+    """An argparse type: a number of ``kind`` within bounds, with a one-line complaint."""
+    noun = "a whole number" if kind is int else "a number"
 
-
-def _non_negative(kind: type[int] | type[float]):  # type: ignore[no-untyped-def]
     def parse(text: str) -> float:
         try:
             value = kind(text)
         except ValueError as e:
-            raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from e
-        if value < 0:
-            raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+            raise argparse.ArgumentTypeError(f"must be {noun}, got {text!r}") from e
+        if at_least is not None and value < at_least:
+            raise argparse.ArgumentTypeError(f"must be >= {at_least:g}, got {text}")
+        if above is not None and not value > above:
+            raise argparse.ArgumentTypeError(f"must be > {above:g}, got {text}")
         return value
 
     return parse
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from e
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
+_positive_int = _number(int, at_least=1)
+_positive_float = _number(float, above=0)
+
+
+def _non_negative(kind: type[int] | type[float]):  # type: ignore[no-untyped-def]
+    return _number(kind, at_least=0)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -62,6 +62,20 @@ def run_hpo(*args: str, cwd: Path, timeout: float = 240, env: dict[str, str] | N
                           timeout=timeout)
 
 
+def study_trials(url: str, name: str = "tiny") -> list:  # type: ignore[type-arg]
+    """Every trial of a study, read straight from the database."""
+    import optuna
+
+    from hpo.storage import open_storage
+
+    storage = open_storage(url)
+    try:
+        return optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
+    finally:
+        if hasattr(storage, "engine"):
+            storage.engine.dispose()
+
+
 def db_snapshot(url: str) -> dict[str, object]:
     """Row counts of every table plus study names: equal snapshots = database untouched."""
     import sqlalchemy

@@ -8,18 +8,9 @@ import subprocess
 import time
 from pathlib import Path
 
-import optuna
+from tests.conftest import HPO, run_hpo, study_trials, tiny_space
 
-from hpo.storage import open_storage
-from tests.conftest import HPO, run_hpo, tiny_space
-
-
-def _trials(url: str) -> list[optuna.trial.FrozenTrial]:
-    storage = open_storage(url)
-    try:
-        return optuna.load_study(study_name="tiny", storage=storage).get_trials(deepcopy=False)
-    finally:
-        storage.engine.dispose()
+_trials = study_trials
 
 
 def test_cpu_workers_share_the_budget(tmp_path: Path) -> None:

@@ -18,11 +18,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import optuna
 import pytest
 
-from hpo.storage import open_storage
-from tests.conftest import HPO, run_hpo, tiny_space
+from tests.conftest import HPO, run_hpo, study_trials, tiny_space
 
 pytestmark = pytest.mark.postgres
 
@@ -90,12 +88,7 @@ def cluster() -> Iterator[Cluster]:
         shutil.rmtree(home, ignore_errors=True)
 
 
-def _trials(url: str) -> list[optuna.trial.FrozenTrial]:
-    storage = open_storage(url)
-    try:
-        return optuna.load_study(study_name="tiny", storage=storage).get_trials(deepcopy=False)
-    finally:
-        storage.engine.dispose()
+_trials = study_trials
 
 
 def _start_worker(tmp_path: Path, url: str, *extra: str) -> subprocess.Popen[str]:

@@ -12,17 +12,10 @@ from pathlib import Path
 import optuna
 import pytest
 
-from hpo.storage import open_storage
 from hpo.worker import SURPLUS_ATTR
-from tests.conftest import HPO, run_hpo, tiny_space
+from tests.conftest import HPO, run_hpo, study_trials, tiny_space
 
-
-def _trials(url: str, name: str) -> list[optuna.trial.FrozenTrial]:
-    storage = open_storage(url)
-    try:
-        return optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
-    finally:
-        storage.engine.dispose()
+_trials = study_trials
 
 
 def _finished(trials: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
