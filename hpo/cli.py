@@ -283,7 +283,9 @@ def _proxy(url: str, host: str, port: int) -> int:
 
     if url.startswith("grpc://"):
         raise ConfigError("--storage: the proxy serves a database; give its sqlite:// or postgresql:// URL")
-    storage = open_storage(url)
+    # Behind optuna's in-process trial cache, as optuna's proxy documentation asks: a bare
+    # RDBStorage re-reads whole trials from the database on every request.
+    storage = optuna.storages.get_storage(open_storage(url))
     print(f"hpo proxy: serving {redact(url)} on grpc://{host}:{port} (Ctrl-C stops)", file=sys.stderr, flush=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with warnings.catch_warnings():
