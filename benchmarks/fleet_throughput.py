@@ -23,6 +23,7 @@ import argparse
 import multiprocessing as mp
 import os
 import queue
+import signal
 import statistics
 import sys
 import tempfile
@@ -190,6 +191,17 @@ def run_fleet(server: str, tmp: Path, n: int, per_worker: int, sleep_s: float) -
     return result
 
 
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
+def cleanup_on_signals() -> None:
+    """Ctrl-C and SIGTERM unwind through the finally blocks (workers, databases), even when this
+    script was started with SIGINT ignored (`cmd &` in a script)."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workers", default="1,2,4,8", help="comma-separated worker counts (default 1,2,4,8)")
@@ -199,6 +211,7 @@ def main() -> None:
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres",
                         help="server to create throwaway databases on (an admin connection URL)")
     args = parser.parse_args()
+    cleanup_on_signals()
     counts = sorted({int(x) for x in args.workers.split(",")})
     if counts[0] < 1 or args.trials_per_worker < 1 or args.repeats < 1 or args.sleep < 0:
         parser.error("--workers, --trials-per-worker and --repeats must be >= 1, --sleep >= 0")

@@ -15,17 +15,19 @@ proxy` serving another throwaway PostgreSQL database (started as a subprocess, S
 at the end). Needs a PostgreSQL server (default postgresql://postgres@127.0.0.1:5432/postgres,
 trust auth; --postgres to change); creates and drops its own databases.
 
-    python benchmarks/storage_cost.py [--trials 2000] [--backends sqlite,postgres,proxy]
+    python benchmarks/storage_cost.py [--trials 2000] [--backends sqlite,postgres,proxy] [--max-seconds 600]
 
-The default is 2000 trials, not 5000: at 5000 the three backends take well over 8 minutes
-on a 2-core machine. `--trials 5000` runs the full study.
+The default is 2000 trials (about 4 minutes on 2 cores), not 5000: at 5000 the three
+backends take about 10 minutes. `--trials 5000` runs the full study. Each backend's
+worker stops after --max-seconds, so a backend whose per-trial cost grows with the study
+cannot hold the run up; it reports the windows it reached ('-' for the others).
 """
 
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import multiprocessing as mp
+import queue
 import signal
 import socket
 import statistics
@@ -53,6 +55,7 @@ STUDY = "growth"
 FULL_TRIALS = 5000
 DEFAULT_TRIALS = 2000
 BACKENDS = ("sqlite", "postgres", "proxy")
+DEFAULT_MAX_SECONDS = 600.0
 PROXY_START_TIMEOUT_S = 60.0
 
 
@@ -73,8 +76,8 @@ def write_space(directory: Path, trials: int) -> Path:
     return path
 
 
-def run_one(url: str, space: str, trials: int) -> dict[str, Any]:
-    """In a fresh process: one worker spends the whole budget; returns the objective's call times."""
+def run_one(url: str, space: str, max_seconds: float) -> dict[str, Any]:
+    """In a fresh process: one worker spends the budget (or max_seconds); returns the objective's call times."""
     calls: list[float] = []
 
     def factory(spec: Any, _data: Any, _context: Any) -> Callable[[Any], float]:
@@ -85,7 +88,8 @@ def run_one(url: str, space: str, trials: int) -> dict[str, Any]:
         return objective
 
     started, cpu = time.perf_counter(), time.process_time()
-    report = run_worker(url, STUDY, space_path=space, objective_factory=factory, log=lambda line: None)
+    report = run_worker(url, STUDY, space_path=space, timeout=max_seconds, objective_factory=factory,
+                        log=lambda line: None)
     return {"calls": calls, "ran": report.ran, "states": dict(report.states),
             "wall_s": time.perf_counter() - started, "cpu_s": time.process_time() - cpu}
 
@@ -144,35 +148,82 @@ def proxy(database_url: str, log_path: Path) -> Iterator[str]:
                 proc.wait()
 
 
-def run_backend(backend: str, server: str, tmp: Path, space: Path, trials: int) -> dict[str, Any]:
-    pool = concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn"))
+def child(url: str, space: str, max_seconds: float, results: Any) -> None:
+    results.put(run_one(url, space, max_seconds))
+
+
+def in_fresh_process(url: str, space: Path, max_seconds: float) -> dict[str, Any]:
+    """run_one in a spawned process; on any failure here (Ctrl-C, SIGTERM) the child is stopped."""
+    ctx = mp.get_context("spawn")
+    results = ctx.Queue()
+    proc = ctx.Process(target=child, args=(url, str(space), max_seconds, results), name="storage-cost-worker")
+    proc.start()
     try:
-        if backend == "sqlite":
-            return pool.submit(run_one, f"sqlite:///{tmp}/{STUDY}.db", str(space), trials).result()
-        with throwaway_database(server) as url:
-            if backend == "postgres":
-                return pool.submit(run_one, url, str(space), trials).result()
-            with proxy(url, tmp / "proxy.log") as grpc_url:
-                return pool.submit(run_one, grpc_url, str(space), trials).result()
+        while True:
+            try:
+                run: dict[str, Any] = results.get(timeout=1.0)  # before join: the result is large
+                break
+            except queue.Empty:
+                if proc.exitcode is not None:
+                    raise RuntimeError(f"the worker process exited with {proc.exitcode}") from None
+        proc.join(timeout=30)
+        return run
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        if proc.is_alive():
+            proc.terminate()  # SIGTERM: run_worker fails its running trial and exits
+            proc.join(timeout=15)
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+
+
+def run_backend(backend: str, server: str, tmp: Path, space: Path, max_seconds: float) -> dict[str, Any]:
+    if backend == "sqlite":
+        return in_fresh_process(f"sqlite:///{tmp}/{STUDY}.db", space, max_seconds)
+    with throwaway_database(server) as url:
+        if backend == "postgres":
+            return in_fresh_process(url, space, max_seconds)
+        with proxy(url, tmp / "proxy.log") as grpc_url:
+            return in_fresh_process(grpc_url, space, max_seconds)
+
+
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
+def cleanup_on_signals() -> None:
+    """Ctrl-C and SIGTERM unwind through the finally blocks (children, proxy, databases), even
+    when this script was started with SIGINT ignored (`cmd &` in a script)."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
 
 
 def summarize(run: dict[str, Any], spans: list[tuple[int, int]]) -> dict[str, Any]:
+    """Median ms/trial per window reached, and over the last window's width of trials reached."""
     calls = run["calls"]
-    # per_trial[i] is trial i+1's cost: the time from call i to call i+1 (trial 1 has none)
+    reached = len(calls)
+    # per_trial[i] is trial i+2's cost: the time from call i+1 to call i+2 (trial 1 has none)
     per_trial = [b - a for a, b in zip(calls, calls[1:], strict=False)]
-    medians: dict[str, float] = {}
-    for lo, hi in spans:
+
+    def median_ms(lo: int, hi: int) -> float | None:
         values = per_trial[max(lo - 2, 0):hi - 1]
-        medians[f"{lo}-{hi}"] = 1000 * statistics.median(values) if values else float("nan")
-    first, last = medians[f"{spans[0][0]}-{spans[0][1]}"], medians[f"{spans[-1][0]}-{spans[-1][1]}"]
+        return 1000 * statistics.median(values) if values else None
+
+    medians = {f"{lo}-{hi}": median_ms(lo, hi) if hi <= reached else None for lo, hi in spans}
+    width = spans[0][1] - spans[0][0] + 1
+    end = (max(reached - width + 1, 1), reached)
+    first, last = median_ms(*spans[0]) if reached >= spans[0][1] else None, median_ms(*end)
     return {
-        "median_ms_per_trial": medians, "ratio_last_over_first": last / first,
-        "mean_ms_per_trial": 1000 * statistics.fmean(per_trial) if per_trial else float("nan"),
-        "wall_s": run["wall_s"], "worker_cpu_s": run["cpu_s"], "trials_ran": run["ran"],
-        "states": run["states"],
+        "trials_reached": reached, "complete": run["ran"] == reached and reached >= spans[-1][1],
+        "median_ms_per_trial": medians, "end_window": f"{end[0]}-{end[1]}", "end_window_median_ms": last,
+        "ratio_last_over_first": last / first if first and last else None,
+        "mean_ms_per_trial": 1000 * statistics.fmean(per_trial) if per_trial else None,
+        "wall_s": run["wall_s"], "worker_cpu_s": run["cpu_s"], "states": run["states"],
     }
+
+
+def cell(value: float | None, spec: str = ">10.2f") -> str:
+    return format(value, spec) if value is not None else format("-", spec.split(".")[0].rstrip("f"))
 
 
 def main() -> None:
@@ -181,49 +232,62 @@ def main() -> None:
                         help=f"study budget (default {DEFAULT_TRIALS}; {FULL_TRIALS} for the full run)")
     parser.add_argument("--backends", default=",".join(BACKENDS),
                         help="comma-separated subset of " + ",".join(BACKENDS))
+    parser.add_argument("--max-seconds", type=float, default=DEFAULT_MAX_SECONDS,
+                        help=f"stop a backend's worker after this long (default {DEFAULT_MAX_SECONDS:g}): a backend "
+                             "whose per-trial cost grows with the study reports the windows it reached")
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres",
                         help="server to create throwaway databases on (an admin connection URL)")
     args = parser.parse_args()
+    cleanup_on_signals()
     backends = [b for b in args.backends.split(",") if b]
     if args.trials < 20:
         parser.error("--trials must be >= 20")
+    if args.max_seconds <= 0:
+        parser.error("--max-seconds must be > 0")
     if not backends or set(backends) - set(BACKENDS):
         parser.error(f"--backends: choose from {', '.join(BACKENDS)}")
     spans = windows(args.trials)
+    labels = [f"{lo}-{hi}" for lo, hi in spans]
     if args.trials < FULL_TRIALS:
-        print(f"note: {args.trials} trials (not {FULL_TRIALS}; --trials {FULL_TRIALS} for the full run); "
-              f"windows scaled: {', '.join(f'{lo}-{hi}' for lo, hi in spans)}")
+        print(f"note: {args.trials} trials, not {FULL_TRIALS} (the full run, --trials {FULL_TRIALS}, takes about "
+              f"10 minutes on 2 cores); windows scaled: {', '.join(labels)}")
 
     results: dict[str, dict[str, Any]] = {}
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
         space = write_space(Path(tmp), args.trials)
         for backend in backends:
-            run = run_backend(backend, args.postgres, Path(tmp), space, args.trials)
-            if run["ran"] != args.trials:
-                raise RuntimeError(f"{backend}: the worker ran {run['ran']} trials, expected {args.trials}")
+            run = run_backend(backend, args.postgres, Path(tmp), space, args.max_seconds)
+            if run["ran"] != len(run["calls"]):
+                raise RuntimeError(f"{backend}: the worker reported {run['ran']} trials, the objective saw "
+                                   f"{len(run['calls'])}")
             results[backend] = summarize(run, spans)
-            print(f"  {backend}: {run['wall_s']:.0f} s", flush=True)
+            stop = "" if results[backend]["complete"] else f" (stopped at --max-seconds {args.max_seconds:g})"
+            print(f"  {backend}: {run['ran']} trials in {run['wall_s']:.0f} s{stop}", flush=True)
 
-    labels = [f"{lo}-{hi}" for lo, hi in spans]
-    print(f"median ms/trial over trial windows ({args.trials} trials, one worker)")
-    print(f"{'backend':<9} " + " ".join(f"{label:>10}" for label in labels) + f" {'last/first':>10} {'total s':>8}")
+    print(f"median ms/trial over trial windows (budget {args.trials} trials, one worker; "
+          f"'-': not reached within --max-seconds {args.max_seconds:g})")
+    print(f"{'backend':<13} " + " ".join(f"{label:>10}" for label in labels)
+          + f" {'reached':>8} {'end window':>11} {'end ms':>8} {'end/first':>9} {'total s':>8}")
     for backend, r in results.items():
-        print(f"{backend:<9} " + " ".join(f"{r['median_ms_per_trial'][label]:>10.2f}" for label in labels)
-              + f" {r['ratio_last_over_first']:>10.2f} {r['wall_s']:>8.0f}")
+        print(f"{backend:<13} " + " ".join(cell(r["median_ms_per_trial"][label]) for label in labels)
+              + f" {r['trials_reached']:>8} {r['end_window']:>11} {cell(r['end_window_median_ms'], '>8.2f')}"
+              f" {cell(r['ratio_last_over_first'], '>9.2f')} {r['wall_s']:>8.0f}")
     print(f"total {time.monotonic() - started:.0f} s")
     path = record("storage_cost", {
         "trials": args.trials, "full_trials": FULL_TRIALS, "reduced": args.trials < FULL_TRIALS,
-        "reduced_why": (f"default {DEFAULT_TRIALS}: {FULL_TRIALS} trials on all three backends takes well over "
-                        "8 minutes on a 2-core machine; run --trials 5000 for the full study")
+        "reduced_why": (f"default {DEFAULT_TRIALS}: {FULL_TRIALS} trials on the three backends take about "
+                        "10 minutes on a 2-core machine; run --trials 5000 for the full study")
                        if args.trials < FULL_TRIALS else None,
+        "max_seconds_per_backend": args.max_seconds,
         "windows": labels, "workers": 1,
         "objective": "suggest(trial, spec) on search_spaces/digits.yaml's params, return a float",
         "sampler": "random (seed 0), no pruner, no baselines",
-        "per_trial": "time between consecutive objective calls (time.perf_counter), median per window",
+        "per_trial": "time between consecutive objective calls (time.perf_counter), median per window; "
+                     "end window: the last window-width of trials reached; ratio: end window / first window",
         "backends": {
             "sqlite": "file in a temp dir (WAL)", "postgres": "throwaway database on 127.0.0.1:5432",
-            "proxy": "`hpo proxy` (optuna gRPC proxy) subprocess in front of a throwaway database on 127.0.0.1:5432",
+            "proxy": "`hpo proxy` subprocess in front of a throwaway database on 127.0.0.1:5432",
         },
         "results": results,
     })

@@ -79,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "for an existing one it must match the pinned spec")
     p.add_argument("--worker-id", type=_non_negative(int), default=0, metavar="K",
                    help="offsets the sampler seed so parallel workers propose different trials")
+    p.add_argument("--quiet", action="store_true", help="print only errors")
     p.add_argument("--gpus", metavar="LIST",
                    help="run one worker process per listed GPU, e.g. 0,1,2,3 (CUDA_VISIBLE_DEVICES)")
     p.add_argument("--per-gpu", type=_positive_int, default=1, metavar="M",
@@ -194,22 +195,28 @@ def _dispatch(args: argparse.Namespace) -> int:
         slots = plan(args.gpus, args.per_gpu, args.workers, args.worker_id)
         return run_fleet(slots, _worker_flags(args, args.trials, args.timeout))
     if args.command == "worker":
+        from hpo.progress import for_terminal
         from hpo.worker import run_worker
 
         started = time.monotonic()
-        report = run_worker(url, args.study, trials=args.trials, timeout=args.timeout,
-                            data_path=args.data, space_path=args.space, worker_id=args.worker_id,
-                            recycle_mb=args.recycle_mb, mixed_precision=args.mixed_precision,
-                            db_wait=args.db_wait, max_retries=args.max_retries)
+        progress = for_terminal(args.quiet)
+        try:
+            report = run_worker(url, args.study, trials=args.trials, timeout=args.timeout,
+                                data_path=args.data, space_path=args.space, worker_id=args.worker_id,
+                                recycle_mb=args.recycle_mb, mixed_precision=args.mixed_precision,
+                                db_wait=args.db_wait, max_retries=args.max_retries, progress=progress)
+        finally:
+            progress.close()
         ran = report.ran + int(os.environ.get(_RAN_BEFORE, "0"))
         elapsed = time.monotonic() - started
         if (report.recycle and not report.budget_reached
                 and (args.trials is None or report.ran < args.trials)
                 and (args.timeout is None or elapsed < args.timeout)):
             _reexec_worker(args, report.ran, ran, elapsed)
-        print(f"worker done: ran {ran} trials; study {args.study!r}: "
-              + ", ".join(f"{n} {s.lower()}" for s, n in sorted(report.states.items()))
-              + ("; budget reached" if report.budget_reached else ""))
+        if not args.quiet:
+            print(f"worker done: ran {ran} trials; study {args.study!r}: "
+                  + ", ".join(f"{n} {s.lower()}" for s, n in sorted(report.states.items()))
+                  + ("; budget reached" if report.budget_reached else ""))
         return 0
     if args.command == "status":
         import json

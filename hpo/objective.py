@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +61,11 @@ class Checkpointer(keras.callbacks.Callback):
 
 
 class Objective:
-    def __init__(self, spec: StudySpec, dataset: Dataset, artifacts: Any = None, worker_label: str = "") -> None:
+    def __init__(
+        self, spec: StudySpec, dataset: Dataset, artifacts: Any = None, worker_label: str = "",
+        on_epoch: Callable[[int, int, int, str, float | None], None] | None = None,
+    ) -> None:
+        self.on_epoch = on_epoch
         self.spec = spec
         self.dataset = dataset
         self.artifacts = artifacts  # an optuna ArtifactStore; None: no checkpoints
@@ -104,6 +109,11 @@ class Objective:
             callbacks: list[keras.callbacks.Callback] = [KerasPruningCallback(trial, spec.metric)]
             if checkpointer is not None:
                 callbacks.append(checkpointer)  # after the report: the curve never has a gap
+            if self.on_epoch is not None:
+                show = self.on_epoch
+                show(trial.number, -1 + initial_epoch, spec.max_epochs, spec.metric, None)
+                callbacks.append(keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: show(
+                    trial.number, epoch, spec.max_epochs, spec.metric, (logs or {}).get(spec.metric))))
             fit(
                 params, spec.task, self.dataset, epochs=spec.max_epochs, monitor=spec.metric,
                 direction=spec.direction, flip=bool(spec.data.get("augment", {}).get("horizontal_flip")),

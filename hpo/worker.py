@@ -37,6 +37,8 @@ from hpo.study import BASELINE_ATTR, check_same_spec, create_study, open_study, 
 if TYPE_CHECKING:
     import optuna
 
+    from hpo.progress import Progress
+
 SURPLUS_ATTR = "hpo:surplus"
 REQUEUED_ATTR = "hpo:requeued_from"
 FINISHED = ("COMPLETE", "PRUNED")
@@ -49,6 +51,8 @@ class WorkerContext:
     storage_url: str
     worker_id: int = 0
     mixed_precision: bool = False
+    # (trial number, epoch, max epochs, metric, value): for the live progress panel
+    on_epoch: Callable[[int, int, int, str, float | None], None] | None = None
 
 
 # (spec, --data path, worker context) -> objective
@@ -139,6 +143,7 @@ def run_worker(
     max_retries: int = 1,
     objective_factory: ObjectiveFactory | None = None,
     log: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True),
+    progress: Progress | None = None,
 ) -> WorkerReport:
     import optuna
 
@@ -158,7 +163,11 @@ def run_worker(
     db_file = sqlite_path(storage_url)
     if given is None and db_file is not None and not db_file.exists():
         given = load_spec(find_space_file(study_name), expected_name=study_name)
-    context = WorkerContext(storage_url, worker_id, mixed_precision)
+    if progress is not None:
+        log = progress.line
+    live = progress is not None and progress.live_updates
+    context = WorkerContext(storage_url, worker_id, mixed_precision,
+                            on_epoch=progress.epoch if progress is not None and live else None)
     objective = make_objective(given, data_path, context) if given is not None else None
     storage = open_storage(storage_url, heartbeat=True)
     try:
@@ -200,6 +209,14 @@ def run_worker(
             return
         report.ran += 1
         log(_trial_line(study, frozen, spec))
+        if live:
+            assert progress is not None
+            counts = budget.counts()
+            try:
+                best: float | None = study.best_value
+            except ValueError:
+                best = None
+            progress.study(sum(counts[s] for s in FINISHED), spec.trials, best, spec.metric)
         if frozen.state.name == "FAIL":
             _retry_failed(study, frozen, max_retries, log)
         if budget.exhausted() and not budget.finished():
@@ -431,7 +448,7 @@ def _training_objective(
                 # float16 compute, float32 variables; the task heads already output float32.
                 keras.mixed_precision.set_global_policy("mixed_float16")
             label = f"{socket.gethostname()}/pid{os.getpid()}/w{context.worker_id}"
-            built.append(Objective(spec, dataset, artifacts, worker_label=label))
+            built.append(Objective(spec, dataset, artifacts, worker_label=label, on_epoch=context.on_epoch))
         return built[0](trial)
 
     return objective

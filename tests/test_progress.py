@@ -1,0 +1,53 @@
+"""What `hpo worker` shows: a live panel on a terminal, plain lines in logs, nothing with --quiet."""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import subprocess
+from pathlib import Path
+
+from tests.conftest import HPO, run_hpo, study_trials, tiny_space
+
+
+def test_live_progress_on_a_terminal(tmp_path: Path) -> None:
+    space = tiny_space(tmp_path, trials=2, epochs=3, pruner="none")
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([HPO, "worker", "--study", "tiny", "--space", str(space), "--storage",
+                             f"sqlite:///{tmp_path / 's.db'}"], cwd=tmp_path, stdout=slave, stderr=slave,
+                            env={**os.environ, "HPO_CACHE_DIR": str(tmp_path / "c"), "COLUMNS": "120"})
+    os.close(slave)
+    chunks: list[bytes] = []
+    while True:
+        ready, _, _ = select.select([master], [], [], 120)
+        if not ready:
+            proc.kill()
+            break
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    assert proc.wait(timeout=60) == 0
+    screen = b"".join(chunks).decode(errors="replace")
+    assert "\x1b[" in screen  # redrawn in place: terminal control sequences
+    assert "trials finished" in screen and "best val_accuracy" in screen
+    assert "epoch 3/3" in screen  # the running trial's epoch, as it trained
+    assert "trial 0 complete" in screen and "trial 1 complete" in screen
+
+
+def test_plain_lines_when_not_a_terminal_and_nothing_when_quiet(tmp_path: Path) -> None:
+    space = tiny_space(tmp_path, trials=2, epochs=1, pruner="none")
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    plain = run_hpo("worker", "--study", "tiny", "--space", str(space), "--storage", url, "--trials", "1",
+                    cwd=tmp_path)
+    assert plain.returncode == 0
+    lines = [line for line in plain.stderr.splitlines() if line.startswith("trial ")]
+    assert len(lines) == 1 and "\x1b[" not in plain.stderr
+    quiet = run_hpo("worker", "--study", "tiny", "--storage", url, "--quiet", cwd=tmp_path)
+    assert quiet.returncode == 0
+    assert quiet.stdout == "" and quiet.stderr == ""
+    assert len([t for t in study_trials(url) if t.state.name == "COMPLETE"]) == 2
