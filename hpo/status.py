@@ -31,7 +31,76 @@ def study_summary(storage: optuna.storages.BaseStorage, name: str) -> dict[str, 
     if counts["COMPLETE"]:
         best = storage.get_best_trial(study_id)
         summary["best"] = {"trial": best.number, "value": best.value, "params": best.params}
+    summary["running"] = running_trials(storage, study_id)
+    summary["eta_s"] = eta_seconds(storage, study_id, spec.trials - summary["finished"],
+                                   max(1, len({r["worker"] for r in summary["running"] if r["alive"]})))
     return summary
+
+
+def heartbeat_ages(storage: optuna.storages.BaseStorage, trial_ids: list[int]) -> dict[int, float]:
+    """Seconds since each trial's last heartbeat, in the database's own clock."""
+    from optuna.storages import RDBStorage
+
+    storage = getattr(storage, "_backend", storage)
+    if not trial_ids or not isinstance(storage, RDBStorage):
+        return {}
+    import datetime as dt
+
+    import sqlalchemy
+
+    with storage.engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        now = conn.execute(sqlalchemy.text("SELECT CURRENT_TIMESTAMP" if sqlite else "SELECT LOCALTIMESTAMP")).scalar()
+        rows = conn.execute(sqlalchemy.text(
+            "SELECT trial_id, heartbeat FROM trial_heartbeats WHERE trial_id IN :ids"
+        ).bindparams(sqlalchemy.bindparam("ids", expanding=True)), {"ids": trial_ids}).all()
+    if isinstance(now, str):
+        now = dt.datetime.fromisoformat(now)
+    if now is None:
+        return {}
+    ages = {}
+    for trial_id, beat in rows:
+        if isinstance(beat, str):
+            beat = dt.datetime.fromisoformat(beat)
+        ages[int(trial_id)] = max(0.0, (now.replace(tzinfo=None) - beat.replace(tzinfo=None)).total_seconds())
+    return ages
+
+
+def running_trials(storage: optuna.storages.BaseStorage, study_id: int) -> list[dict[str, Any]]:
+    from optuna.trial import TrialState
+
+    from hpo.storage import GRACE_PERIOD_S
+
+    running = storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))
+    ages = heartbeat_ages(storage, [t._trial_id for t in running])
+    out = []
+    for t in running:
+        step = max(t.intermediate_values) if t.intermediate_values else None
+        age = ages.get(t._trial_id)
+        out.append({
+            "trial": t.number,
+            "worker": (t.user_attrs.get("runtime") or {}).get("worker", "?"),
+            "epoch": step,
+            "value": t.intermediate_values[step] if step is not None else None,
+            "heartbeat_age_s": age,
+            "alive": age is not None and age < GRACE_PERIOD_S,
+        })
+    return out
+
+
+def eta_seconds(storage: optuna.storages.BaseStorage, study_id: int, left: int, workers: int) -> float | None:
+    """Time left: the median duration of the last 10 finished trials x trials left / live workers."""
+    import statistics
+
+    from optuna.trial import TrialState
+
+    if left <= 0:
+        return 0.0
+    done = storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+    durations = [t.duration.total_seconds() for t in done[-10:] if t.duration is not None]
+    if not durations:
+        return None
+    return statistics.median(durations) * left / workers
 
 
 def format_summary(s: dict[str, Any]) -> str:
@@ -47,7 +116,26 @@ def format_summary(s: dict[str, Any]) -> str:
         lines.append(f"  params: {json.dumps(best['params'], sort_keys=True)}")
     else:
         lines.append("  best: none yet")
+    for r in s.get("running", []):
+        epoch = f"epoch {r['epoch']}" if r["epoch"] is not None else "no epoch yet"
+        value = f" {s['metric']}={r['value']:.4g}" if r["value"] is not None else ""
+        beat = (f"heartbeat {r['heartbeat_age_s']:.0f} s ago" if r["heartbeat_age_s"] is not None
+                else "no heartbeat")
+        state = "" if r["alive"] else " (stale: its worker looks dead)"
+        lines.append(f"  running: trial {r['trial']} on {r['worker']}, {epoch}{value}, {beat}{state}")
+    eta = s.get("eta_s")
+    if eta is not None and s["finished"] < s["budget"]:
+        lines.append(f"  time left: ~{_duration(eta)} ({s['budget'] - s['finished']} trials, "
+                     f"{max(1, sum(r['alive'] for r in s.get('running', [])))} live workers)")
     return "\n".join(lines)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def hpo_studies(storage: optuna.storages.BaseStorage) -> list[str]:

@@ -51,3 +51,52 @@ def test_plain_lines_when_not_a_terminal_and_nothing_when_quiet(tmp_path: Path) 
     assert quiet.returncode == 0
     assert quiet.stdout == "" and quiet.stderr == ""
     assert len([t for t in study_trials(url) if t.state.name == "COMPLETE"]) == 2
+
+
+def test_status_shows_live_workers_their_epoch_and_time_left(tmp_path: Path, storage_url: str) -> None:
+    import json
+    import signal
+    import time
+
+    space = tiny_space(tmp_path, trials=4, epochs=300, pruner="none")
+    run_hpo("create", "--study", "tiny", "--space", str(space), "--storage", storage_url, cwd=tmp_path)
+    worker = subprocess.Popen([HPO, "worker", "--study", "tiny", "--storage", storage_url], cwd=tmp_path,
+                              env={**os.environ, "HPO_CACHE_DIR": str(tmp_path / "c"),
+                                   "HPO_HEARTBEAT_INTERVAL": "1", "HPO_ARTIFACTS": str(tmp_path / "a")},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        summary: dict = {}
+        while time.monotonic() < deadline:
+            [summary] = json.loads(run_hpo("status", "--study", "tiny", "--storage", storage_url, "--json",
+                                           cwd=tmp_path).stdout)
+            if summary["running"] and (summary["running"][0]["epoch"] or 0) >= 2:
+                break
+            time.sleep(0.5)
+        [running] = summary["running"]
+        assert running["trial"] == 0 and running["alive"]
+        assert running["worker"].endswith("/w0") and running["value"] is not None
+        assert 0 <= running["heartbeat_age_s"] < 30
+        text = run_hpo("status", "--study", "tiny", "--storage", storage_url, cwd=tmp_path).stdout
+        assert "running: trial 0 on " in text and "heartbeat" in text
+    finally:
+        worker.send_signal(signal.SIGINT)
+        worker.wait(60)
+
+
+def test_time_left_is_the_median_recent_trial_times_what_is_left(tmp_path: Path) -> None:
+    import datetime as dt
+
+    import optuna
+
+    from hpo.status import eta_seconds
+    from hpo.storage import open_storage
+
+    storage = open_storage(f"sqlite:///{tmp_path / 's.db'}")
+    study = optuna.create_study(storage=storage)
+    start = dt.datetime(2026, 1, 1)
+    for seconds in (10, 30, 20):
+        study.add_trial(optuna.trial.create_trial(value=1.0, datetime_start=start,
+                                                  datetime_complete=start + dt.timedelta(seconds=seconds)))
+    assert eta_seconds(storage, study._study_id, left=6, workers=2) == 60.0  # median 20 s x 6 / 2
+    assert eta_seconds(storage, study._study_id, left=0, workers=2) == 0.0
