@@ -96,7 +96,9 @@ def test_time_left_is_the_median_recent_trial_times_what_is_left(tmp_path: Path)
     study = optuna.create_study(storage=storage)
     start = dt.datetime(2026, 1, 1)
     for seconds in (10, 30, 20):
-        study.add_trial(optuna.trial.create_trial(value=1.0, datetime_start=start,
-                                                  datetime_complete=start + dt.timedelta(seconds=seconds)))
+        study.add_trial(optuna.trial.FrozenTrial(
+            number=0, trial_id=0, state=optuna.trial.TrialState.COMPLETE, value=1.0, datetime_start=start,
+            datetime_complete=start + dt.timedelta(seconds=seconds), params={}, distributions={},
+            user_attrs={}, system_attrs={}, intermediate_values={}))
     assert eta_seconds(storage, study._study_id, left=6, workers=2) == 60.0  # median 20 s x 6 / 2
     assert eta_seconds(storage, study._study_id, left=0, workers=2) == 0.0
