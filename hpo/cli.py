@@ -114,6 +114,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=_positive_int, metavar="N",
                    help="epochs to train (default: the best trial's best epoch + 1)")
 
+    p = sub.add_parser("report", help="write a self-contained HTML report (and PNGs) of a study")
+    p.add_argument("--study", required=True, metavar="NAME")
+    storage_flag(p)
+    p.add_argument("--out", required=True, metavar="DIR", help="directory for index.html and the PNGs")
+    p.add_argument("--importance", default="ped-anova", choices=("ped-anova", "fanova"),
+                   help="importance evaluator (default ped-anova)")
+
+    p = sub.add_parser("dashboard", help="optuna-dashboard on the study database and its artifacts")
+    storage_flag(p)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=_positive_int, default=8080, help="port (default 8080)")
+
     p = sub.add_parser("proxy", help="serve the storage over gRPC (optuna's proxy) for large fleets")
     storage_flag(p)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
@@ -175,6 +187,24 @@ def _dispatch(args: argparse.Namespace) -> int:
     url = resolve_url(args.storage)
     if args.command == "proxy":
         return _proxy(url, args.host, args.port)
+    if args.command == "report":
+        from hpo.report import build_report
+
+        page = build_report(open_storage(url, must_exist=True), args.study, Path(args.out),
+                            importance=args.importance)
+        print(f"wrote {page}", file=sys.stderr)
+        return 0
+    if args.command == "dashboard":
+        import optuna_dashboard
+
+        from hpo.storage import open_artifact_store
+
+        storage = open_storage(url, must_exist=True)
+        print(f"hpo dashboard: http://{args.host}:{args.port}/dashboard/ on {redact(url)} (Ctrl-C stops)",
+              file=sys.stderr, flush=True)
+        optuna_dashboard.run_server(storage, host=args.host, port=args.port,
+                                    artifact_store=open_artifact_store(url))
+        return 0
     if args.command == "create":
         from hpo.space import load_spec
         from hpo.study import create_study

@@ -4,6 +4,13 @@
 set -euo pipefail
 HPO_EXTRAS=test,gp
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+# The browser tests drive Debian's Chromium (never a downloaded browser).
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "installing Debian's chromium for the browser tests" >&2
+  apt-get install -y -q chromium >/dev/null 2>&1 \
+    || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1; } \
+    || echo "test.sh: could not install chromium; the browser tests will say so" >&2
+fi
 ruff check hpo tests benchmarks
 mypy hpo
 python -m pytest "$@"
