@@ -21,7 +21,11 @@ def import_keras_quietly() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(devnull, 2)
-        import keras  # noqa: F401
+        import keras
+
+        # The first tensor initialises the devices, which is when a CPU-only TensorFlow
+        # complains that it found no CUDA driver.
+        keras.ops.convert_to_tensor(0.0)
     finally:
         os.dup2(saved, 2)
         os.close(devnull)
