@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import os
 import queue
 import signal
 import socket
@@ -177,7 +178,27 @@ def in_fresh_process(url: str, space: Path, max_seconds: float) -> dict[str, Any
             proc.join()
 
 
+def cpu_ticks() -> tuple[int, int]:
+    """(busy, total) clock ticks of the whole machine so far, from /proc/stat (Linux; else zeros)."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0
+    total = sum(fields[:8])  # user nice system idle iowait irq softirq steal
+    return total - fields[3] - fields[4], total
+
+
 def run_backend(backend: str, server: str, tmp: Path, space: Path, max_seconds: float) -> dict[str, Any]:
+    """One backend's run, and how many cores the whole machine kept busy meanwhile."""
+    busy0, total0 = cpu_ticks()
+    run = _run_backend(backend, server, tmp, space, max_seconds)
+    busy1, total1 = cpu_ticks()
+    run["busy_cores"] = (busy1 - busy0) / (total1 - total0) * (os.cpu_count() or 1) if total1 > total0 else None
+    return run
+
+
+def _run_backend(backend: str, server: str, tmp: Path, space: Path, max_seconds: float) -> dict[str, Any]:
     if backend == "sqlite":
         return in_fresh_process(f"sqlite:///{tmp}/{STUDY}.db", space, max_seconds)
     with throwaway_database(server) as url:
@@ -219,7 +240,12 @@ def summarize(run: dict[str, Any], spans: list[tuple[int, int]]) -> dict[str, An
         "ratio_last_over_first": last / first if first and last else None,
         "mean_ms_per_trial": 1000 * statistics.fmean(per_trial) if per_trial else None,
         "wall_s": run["wall_s"], "worker_cpu_s": run["cpu_s"], "states": run["states"],
+        "machine_busy_cores": run["busy_cores"],
     }
+
+
+def busy(value: float | None) -> str:
+    return "?" if value is None else f"{value:.2f}/{os.cpu_count()}"
 
 
 def cell(value: float | None, spec: str = ">10.2f") -> str:
@@ -268,11 +294,13 @@ def main() -> None:
     print(f"median ms/trial over trial windows (budget {args.trials} trials, one worker; "
           f"'-': not reached within --max-seconds {args.max_seconds:g})")
     print(f"{'backend':<13} " + " ".join(f"{label:>10}" for label in labels)
-          + f" {'reached':>8} {'end window':>11} {'end ms':>8} {'end/first':>9} {'total s':>8}")
+          + f" {'reached':>8} {'end window':>11} {'end ms':>8} {'end/first':>9} {'total s':>8} {'busy cores':>10}")
     for backend, r in results.items():
         print(f"{backend:<13} " + " ".join(cell(r["median_ms_per_trial"][label]) for label in labels)
               + f" {r['trials_reached']:>8} {r['end_window']:>11} {cell(r['end_window_median_ms'], '>8.2f')}"
-              f" {cell(r['ratio_last_over_first'], '>9.2f')} {r['wall_s']:>8.0f}")
+              f" {cell(r['ratio_last_over_first'], '>9.2f')} {r['wall_s']:>8.0f} {busy(r['machine_busy_cores']):>10}")
+    print(f"busy cores: the whole machine's, during each backend's run; one worker and its database need "
+          f"about 1 of {os.cpu_count()}, more means other load, which inflates and blurs the timings")
     print(f"total {time.monotonic() - started:.0f} s")
     path = record("storage_cost", {
         "trials": args.trials, "full_trials": FULL_TRIALS, "reduced": args.trials < FULL_TRIALS,
