@@ -39,7 +39,7 @@ from typing import Any
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import record  # noqa: E402
+from common import cpu_ticks, record  # noqa: E402
 
 from hpo.space import load_spec, suggest  # noqa: E402
 from hpo.storage import open_storage  # noqa: E402
@@ -101,17 +101,6 @@ def worker_main(url: str, space: str, worker_id: int, sleep_s: float, barrier: A
     report = run_worker(url, STUDY, space_path=space, worker_id=worker_id,
                         objective_factory=factory, log=lambda line: None)
     results.put((worker_id, report.ran, time.process_time() - cpu))
-
-
-def cpu_ticks() -> tuple[int, int]:
-    """(busy, total) clock ticks of the whole machine so far, from /proc/stat (Linux; else zeros)."""
-    try:
-        with open("/proc/stat") as f:
-            fields = [int(x) for x in f.readline().split()[1:]]
-    except (OSError, ValueError):
-        return 0, 0
-    total = sum(fields[:8])  # user nice system idle iowait irq softirq steal
-    return total - fields[3] - fields[4], total
 
 
 def measure(url: str) -> dict[str, Any]:

@@ -45,7 +45,7 @@ from typing import Any
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import record  # noqa: E402
+from common import cpu_ticks, record  # noqa: E402
 
 from hpo.space import suggest  # noqa: E402
 from hpo.worker import run_worker  # noqa: E402
@@ -176,17 +176,6 @@ def in_fresh_process(url: str, space: Path, max_seconds: float) -> dict[str, Any
         if proc.is_alive():
             proc.kill()
             proc.join()
-
-
-def cpu_ticks() -> tuple[int, int]:
-    """(busy, total) clock ticks of the whole machine so far, from /proc/stat (Linux; else zeros)."""
-    try:
-        with open("/proc/stat") as f:
-            fields = [int(x) for x in f.readline().split()[1:]]
-    except (OSError, ValueError):
-        return 0, 0
-    total = sum(fields[:8])  # user nice system idle iowait irq softirq steal
-    return total - fields[3] - fields[4], total
 
 
 def run_backend(backend: str, server: str, tmp: Path, space: Path, max_seconds: float) -> dict[str, Any]:
