@@ -134,10 +134,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("data", help="data utilities")
     data_sub = p.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
     synth = data_sub.add_parser("synth", help="write a synthetic file in a real data set's format")
-    synth.add_argument("format", choices=("keypoints", "fer2013"))
-    synth.add_argument("--rows", type=_positive_int, required=True, metavar="N")
-    synth.add_argument("--out", required=True, metavar="FILE")
-    synth.add_argument("--seed", type=int, default=0, metavar="S")
+    synth.add_argument("format", choices=("keypoints", "fer2013", "image-folder"))
+    synth.add_argument("--rows", type=_positive_int, metavar="N", help="keypoints, fer2013: rows to write")
+    synth.add_argument("--out", required=True, metavar="PATH", help="file (CSV formats) or folder (image-folder)")
+    synth.add_argument("--seed", type=_non_negative(int), default=0, metavar="S")
+    synth.add_argument("--classes", metavar="A,B", help="image-folder: class names (default happy,sad)")
+    synth.add_argument("--per-class", type=_positive_int, default=40, metavar="N",
+                       help="image-folder: images per class, train and test together (default 40)")
+    synth.add_argument("--size", type=_positive_int, nargs=2, default=(48, 48), metavar=("H", "W"),
+                       help="image-folder: image height and width (default 48 48)")
+    synth.add_argument("--rgb", action="store_true", help="image-folder: colour images (default grey)")
     return parser
 
 
@@ -206,16 +212,22 @@ def _dispatch(args: argparse.Namespace) -> int:
                                     artifact_store=open_artifact_store(url))
         return 0
     if args.command == "create":
+        from hpo.errors import StudyNotFoundError
         from hpo.space import load_spec
-        from hpo.study import create_study
+        from hpo.study import create_study, pinned_spec, reconcile
         from hpo.worker import find_space_file
 
         spec = load_spec(args.space or find_space_file(args.study), expected_name=args.study)
-        _, created = create_study(open_storage(url), spec)
-        verb = "created" if created else "unchanged:"
-        print(f"{verb} study {spec.name!r} in {redact(url)} (spec sha256 {spec.sha256[:12]}, "
-              f"{len(spec.baselines)} baselines enqueued)" if created else
-              f"{verb} study {spec.name!r} already exists with the same spec")
+        storage = open_storage(url)
+        try:
+            changes = reconcile(storage, pinned_spec(storage, spec.name, wait_s=0), spec)
+        except StudyNotFoundError:
+            create_study(storage, spec)
+            print(f"created study {spec.name!r} in {redact(url)} (spec sha256 {spec.sha256[:12]}, "
+                  f"{len(spec.baselines)} baselines enqueued)")
+            return 0
+        print(f"updated study {spec.name!r}: {'; '.join(changes)}" if changes else
+              f"unchanged: study {spec.name!r} already exists with the same spec")
         return 0
     if args.command == "worker" and (args.gpus is not None or args.workers is not None):
         from hpo.fleet import plan, run_fleet
@@ -338,6 +350,25 @@ def _synth(args: argparse.Namespace) -> int:
     from hpo.data import synth
 
     out = Path(args.out)
+    if args.format == "image-folder":
+        if args.rows is not None:
+            raise ConfigError("--rows: image-folder takes --per-class instead")
+        classes = [c.strip() for c in args.classes.split(",")] if args.classes else None
+        if classes is not None and (len(classes) < 2 or not all(classes) or len(set(classes)) != len(classes)):
+            raise ConfigError(f"--classes: give two or more distinct names separated by commas, got {args.classes!r}")
+        try:
+            counts = synth.write_image_folder(out, classes=classes, per_class=args.per_class,
+                                              size=tuple(args.size), rgb=args.rgb, seed=args.seed)
+        except FileExistsError as e:
+            raise ConfigError(f"--out: {out} exists and is not empty; give a new folder") from e
+        except OSError as e:
+            raise StorageError(f"--out: cannot write {out}: {e.strerror}") from e
+        print(f"wrote {', '.join(f'{n} {k}' for k, n in counts.items())} images to {out}", file=sys.stderr)
+        return 0
+    if args.rows is None:
+        raise ConfigError(f"--rows: required for {args.format}")
+    if args.classes or args.rgb or args.per_class != 40 or tuple(args.size) != (48, 48):
+        raise ConfigError(f"--classes/--per-class/--size/--rgb: only for image-folder, not {args.format}")
     if out.exists() and out.is_dir():
         raise ConfigError(f"--out: {out} is a directory; give a file name")
     writer = synth.write_keypoints_csv if args.format == "keypoints" else synth.write_fer2013_csv

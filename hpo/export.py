@@ -44,7 +44,7 @@ def best_config(storage: optuna.storages.BaseStorage, name: str) -> dict[str, An
         "metric": spec.metric,
         "direction": spec.direction,
         "value": best.value,
-        "params": full_params(spec, best.params),
+        "params": full_params(spec, {**best.user_attrs.get("hpo:fixed", {}), **best.params}),
         "searched_params": best.params,
         "trial": best.number,
         # Train the final model for as many epochs as the best trial needed to peak.
@@ -104,7 +104,7 @@ def read_config(path: Path) -> dict[str, Any]:
     if missing:
         raise ConfigError(f"{path}: missing keys {', '.join(missing)}; is it from `hpo export`?")
     if config.get("spec"):
-        spec_from_dict(config["spec"], source=str(path))  # validates params against the model
+        spec_from_dict(config["spec"], source=str(path), pinned=True)  # validates params against the model
     return config
 
 
@@ -122,17 +122,17 @@ def train_from_config(
     n_epochs = int(epochs or config["epochs"])
     if n_epochs < 1:
         raise ConfigError(f"--epochs: must be >= 1, got {n_epochs}")
-    dataset = load_dataset(config["data"], path_override=data_path, cache_dir=default_cache_dir())
+    if not config.get("spec"):
+        raise ConfigError(f"{config_path}: has no spec; export it again with `hpo export`")
+    spec = spec_from_dict(config["spec"], source=str(config_path), pinned=True)
+    dataset = load_dataset(spec.data, path_override=data_path, cache_dir=default_cache_dir(),
+                           base_dir=spec.base_dir, task=spec.task)
     from hpo.quiet import import_keras_quietly
 
     import_keras_quietly()
     from hpo.training import fit
 
-    result = fit(
-        config["params"], config["task"], dataset, epochs=n_epochs, monitor=config["metric"],
-        direction=config["direction"],
-        flip=bool(config["data"].get("augment", {}).get("horizontal_flip")),
-    )
+    result = fit(spec, config["params"], dataset, epochs=n_epochs)
     final = {k: v[-1] for k, v in result.history.items()}
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.stem}.tmp.keras")

@@ -71,6 +71,12 @@ class Objective:
         self.artifacts = artifacts  # an optuna ArtifactStore; None: no checkpoints
         self.worker_label = worker_label
 
+    def describe_data(self) -> str:
+        d = self.dataset
+        n_test = 0 if d.x_test is None else len(d.x_test)
+        return (f"data {d.source}: {len(d.x_train)} train, {len(d.x_val)} validation, {n_test} test "
+                f"(never seen by trials); {d.split_note}")
+
     def _resume_point(self, trial: optuna.Trial, workdir: Path, recorder: EpochRecorder) -> tuple[Path | None, int]:
         """The inherited checkpoint, downloaded, and the epoch to carry on at (0: none)."""
         pointer = trial.user_attrs.get(CHECKPOINT_ATTR)
@@ -114,13 +120,12 @@ class Objective:
                 show(trial.number, -1 + initial_epoch, spec.max_epochs, spec.metric, None)
                 callbacks.append(keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: show(
                     trial.number, epoch, spec.max_epochs, spec.metric, (logs or {}).get(spec.metric))))
-            fit(
-                params, spec.task, self.dataset, epochs=spec.max_epochs, monitor=spec.metric,
-                direction=spec.direction, flip=bool(spec.data.get("augment", {}).get("horizontal_flip")),
-                callbacks=callbacks,
+            result = fit(
+                spec, params, self.dataset, epochs=spec.max_epochs, callbacks=callbacks,
                 seed=(int(spec.sampler.get("seed") or 0) + trial.number) % 2**31, recorder=recorder,
-                resume_from=resume_from, initial_epoch=initial_epoch,
+                resume_from=resume_from, initial_epoch=initial_epoch, trial=trial,
             )
+            _record_metrics(trial, result.history, recorder)
             if recorder.best_value is None:
                 raise TrialError(f"metric {spec.metric} never appeared in the training logs")
         except optuna.TrialPruned:
@@ -148,6 +153,18 @@ class Objective:
 
             shutil.rmtree(workdir, ignore_errors=True)
         return recorder.best_value
+
+
+def _record_metrics(trial: optuna.Trial, history: dict[str, list[float]], recorder: EpochRecorder) -> None:
+    """Every validation metric at the best epoch (precision, recall, F1 beside the objective)."""
+    best = recorder.best_epoch
+    if best is None:
+        return
+    offset = len(recorder.values) - len(next(iter(history.values()), []))  # epochs before a resume
+    step = best - offset
+    values = {k: round(v[step], 6) for k, v in history.items() if k.startswith("val_") and 0 <= step < len(v)}
+    if values:
+        trial.set_user_attr("val_metrics", values)
 
 
 def _record(trial: optuna.Trial, recorder: EpochRecorder, started: float) -> None:

@@ -18,87 +18,16 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from hpo.errors import SpecError
+from hpo import catalog
+from hpo.catalog import Domain, Scalar, same
+from hpo.errors import ConfigError, SpecError
+from hpo.userref import check_ref, parse_ref
 
 if TYPE_CHECKING:
     import optuna
 
-Scalar = str | int | float | bool | None
-
-# What each task can optimise, and in which direction (the metric names Keras logs).
-TASK_METRICS: dict[str, dict[str, str]] = {
-    "keypoints": {"val_rmse": "minimize", "val_loss": "minimize"},
-    "classification": {"val_accuracy": "maximize", "val_loss": "minimize"},
-}
-# Which data formats feed which task; the first is the default when `data.format` is absent.
-TASK_FORMATS: dict[str, tuple[str, ...]] = {
-    "keypoints": ("kaggle_keypoints",),
-    "classification": ("digits", "lfw_subset", "fer2013"),
-}
-FILE_FORMATS = frozenset({"kaggle_keypoints", "fer2013"})  # these need data.path
-
-ACTIVATIONS = ("relu", "elu", "selu", "tanh", "gelu", "swish", "leaky_relu")
-OPTIMIZERS = ("adam", "adamw", "nadam", "rmsprop", "sgd")
-
-# The model vocabulary (hpo.model reads exactly these) with the value used when a
-# study neither searches nor fixes a parameter.
-MODEL_DEFAULTS: dict[str, Scalar] = {
-    "conv_blocks": 3,
-    "filters": 32,
-    "filter_growth": 2,  # filters multiply by this each block: 32 -> 64 -> 128
-    "kernel_size": 3,
-    "activation": "relu",
-    "batch_norm": False,
-    "conv_dropout": 0.0,
-    "hidden_units": 128,
-    "dense_layers": 1,
-    "dropout": 0.0,
-    "optimizer": "adam",
-    "learning_rate": 1.0e-3,
-    "momentum": 0.0,
-    "batch_size": 32,
-}
-
-# Legal values of each model parameter: (low, high, low inclusive, high inclusive) or a set.
-_NUMERIC_DOMAINS: dict[str, tuple[float, float, bool, bool]] = {
-    "conv_blocks": (1, 8, True, True),
-    "filters": (1, 4096, True, True),
-    "filter_growth": (1, 4, True, True),
-    "kernel_size": (1, 15, True, True),
-    "conv_dropout": (0.0, 1.0, True, False),
-    "hidden_units": (1, 65536, True, True),
-    "dense_layers": (0, 8, True, True),
-    "dropout": (0.0, 1.0, True, False),
-    "learning_rate": (0.0, 10.0, False, True),
-    "momentum": (0.0, 1.0, True, False),
-    "batch_size": (1, 65536, True, True),
-}
-_CHOICE_DOMAINS: dict[str, tuple[Scalar, ...]] = {
-    "activation": ACTIVATIONS,
-    "optimizer": OPTIMIZERS,
-    "batch_norm": (True, False),
-}
-_INT_PARAMS = frozenset(
-    {"conv_blocks", "filters", "kernel_size", "hidden_units", "dense_layers", "batch_size"}
-)
-
-SAMPLER_OPTIONS: dict[str, frozenset[str]] = {
-    "tpe": frozenset({"seed", "n_startup_trials", "multivariate", "constant_liar", "n_ei_candidates"}),
-    "random": frozenset({"seed"}),
-    "gp": frozenset({"seed", "n_startup_trials", "deterministic_objective"}),
-    "cmaes": frozenset({"seed", "n_startup_trials", "sigma0", "warn_independent_sampling"}),
-    "grid": frozenset({"seed"}),
-}
-_PRUNER_COMMON = frozenset({"n_startup_trials", "n_warmup_steps", "interval_steps", "n_min_trials"})
-PRUNER_OPTIONS: dict[str, frozenset[str]] = {
-    "median": _PRUNER_COMMON,
-    "percentile": _PRUNER_COMMON | {"percentile"},
-    "successive_halving": frozenset(
-        {"min_resource", "reduction_factor", "min_early_stopping_rate", "bootstrap_count"}
-    ),
-    "hyperband": frozenset({"min_resource", "max_resource", "reduction_factor", "bootstrap_count"}),
-    "none": frozenset(),
-}
+MAX_SEED = 2**31 - 1
+MAX_GRID_POINTS = 100_000
 
 # Type and lower bound of each sampler option ("bool" for flags).
 _SAMPLER_OPTION_TYPES: dict[str, tuple[str, float]] = {
@@ -106,18 +35,17 @@ _SAMPLER_OPTION_TYPES: dict[str, tuple[str, float]] = {
     "multivariate": ("bool", 0), "constant_liar": ("bool", 0), "deterministic_objective": ("bool", 0),
     "warn_independent_sampling": ("bool", 0), "sigma0": ("float", 0),
 }
-MAX_SEED = 2**31 - 1
-MAX_GRID_POINTS = 100_000
 
-_TOP_KEYS = ("name", "description", "task", "data", "objective", "budget", "sampler", "pruner",
+_TOP_KEYS = ("name", "description", "task", "model", "data", "objective", "budget", "sampler", "pruner",
              "params", "baselines")
-_DATA_KEYS = ("format", "path", "validation_fraction", "missing_keypoints", "augment", "limit",
-              "seed")
+_DATA_KEYS = ("format", "path", "validation_fraction", "test_fraction", "augment", "limit", "seed")
 _PARAM_KEYS = {
     "int": ("type", "low", "high", "step", "log", "when"),
     "float": ("type", "low", "high", "step", "log", "when"),
     "categorical": ("type", "choices", "when"),
 }
+AUGMENT_PREFIX = "augment."  # a searched data.augment entry is the param "augment.rotation"
+MODEL_PARAM = "model"  # a categorical param over family names searches the family
 
 
 @dataclass(frozen=True)
@@ -155,7 +83,7 @@ class ParamSpec:
         if self.type == "fixed":
             return bool(value == self.value)
         if self.type == "categorical":
-            return any(_same(value, c) for c in self.choices)
+            return any(same(value, c) for c in self.choices)
         if isinstance(value, bool) or not isinstance(value, int | float):
             return False
         if self.type == "int" and not float(value).is_integer():
@@ -180,13 +108,22 @@ class StudySpec:
     params: tuple[ParamSpec, ...]
     baselines: tuple[Mapping[str, Scalar], ...]
     description: str = ""
+    # {"family": NAME} | {"builder": REF, "sha256": ...} | {"keras_tuner": REF, "sha256": ...};
+    # {} when the family itself is searched (a categorical param "model").
+    model: Mapping[str, Any] = field(default_factory=lambda: {"family": "cnn"})
     source: str = field(default="<spec>", compare=False)
+    # Where relative paths in the spec (builders, loaders, weights) are looked up: the study
+    # file's folder; for a spec read back from the database, search_spaces/.
+    base_dir: Path = field(default=Path("search_spaces"), compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         params: dict[str, Any] = {}
+        augment: dict[str, Any] = dict(self.data.get("augment", {}))
         for p in self.params:
+            into, name = (augment, p.name[len(AUGMENT_PREFIX):]) if p.name.startswith(AUGMENT_PREFIX) else (
+                params, p.name)
             if p.type == "fixed":
-                params[p.name] = p.value
+                into[name] = p.value
                 continue
             d: dict[str, Any] = {"type": p.type}
             if p.type == "categorical":
@@ -199,12 +136,15 @@ class StudySpec:
                     d["log"] = True
             if p.when:
                 d["when"] = {k: list(v) for k, v in p.when}
-            params[p.name] = d
-        return {
+            into[name] = d
+        data = _plain(self.data)
+        if augment:
+            data["augment"] = augment
+        out: dict[str, Any] = {
             "name": self.name,
             "description": self.description,
             "task": self.task,
-            "data": _plain(self.data),
+            "data": data,
             "objective": {"metric": self.metric, "direction": self.direction},
             "budget": {"trials": self.trials, "max_epochs": self.max_epochs},
             "sampler": _plain(self.sampler),
@@ -212,6 +152,9 @@ class StudySpec:
             "params": params,
             "baselines": [dict(b) for b in self.baselines],
         }
+        if self.model:  # as the study file writes it: a family name, or the user's code and its hash
+            out["model"] = self.model["family"] if "family" in self.model else _plain(self.model)
+        return out
 
     @property
     def sha256(self) -> str:
@@ -229,6 +172,30 @@ class StudySpec:
     def param(self, name: str) -> ParamSpec | None:
         return next((p for p in self.params if p.name == name), None)
 
+    @property
+    def user_model(self) -> str | None:
+        """"builder" or "keras_tuner" when the model is the user's own code, else None."""
+        return next((k for k in catalog.USER_MODEL_KINDS if k in self.model), None)
+
+    @property
+    def families(self) -> tuple[str, ...]:
+        """The built-in families this study can build (several when ``model`` is searched)."""
+        if "family" in self.model:
+            return (str(self.model["family"]),)
+        p = self.param(MODEL_PARAM)
+        if p is None:
+            return ()
+        return tuple(str(c) for c in (p.choices if p.type == "categorical" else (p.value,)))
+
+    def defaults(self, family: str | None) -> dict[str, Any]:
+        """Every parameter's value when the study neither searches nor fixes it."""
+        values: dict[str, Any] = {k: d.default for k, d in catalog.TRAINING_PARAMS.items()}
+        values.update({AUGMENT_PREFIX + k: d.default for k, d in catalog.AUGMENTATIONS.items()})
+        if family is not None:
+            values.update({k: d.default for k, d in catalog.model_families()[family].params.items()})
+            values[MODEL_PARAM] = family
+        return values
+
 
 def _plain(value: Any) -> Any:
     """Mappings -> dicts, recursively, so specs serialise to JSON the same way every time."""
@@ -237,14 +204,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     return value
-
-
-def _same(a: Any, b: Any) -> bool:
-    # YAML `true` must not match a choice of 1, nor 1 match True.
-    return type(a) is type(b) and a == b or (
-        isinstance(a, int | float) and isinstance(b, int | float)
-        and not isinstance(a, bool) and not isinstance(b, bool) and a == b
-    )
 
 
 # ---------------------------------------------------------------- loading
@@ -267,7 +226,8 @@ def load_spec(path: str | Path, *, expected_name: str | None = None) -> StudySpe
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         raise SpecError(f"{source}: {where}malformed YAML: {problem}") from e
-    return spec_from_dict(raw, source=source, default_name=path.stem, expected_name=expected_name)
+    return spec_from_dict(raw, source=source, default_name=path.stem, expected_name=expected_name,
+                          base_dir=path.parent)
 
 
 def spec_from_dict(
@@ -276,9 +236,12 @@ def spec_from_dict(
     source: str = "<spec>",
     default_name: str | None = None,
     expected_name: str | None = None,
+    base_dir: Path = Path("search_spaces"),
+    pinned: bool = False,
 ) -> StudySpec:
-    """Validate a parsed study file (also used to re-read the spec pinned in a study)."""
-    v = _Validator(source)
+    """Validate a parsed study file (``pinned``: a spec read back from a study, whose code
+    fingerprints are taken as pinned instead of recomputed)."""
+    v = _Validator(source, base_dir, pinned)
     spec = v.study(raw, default_name, expected_name)
     if v.problems:
         raise SpecError("\n".join(v.problems))
@@ -287,8 +250,8 @@ def spec_from_dict(
 
 
 class _Validator:
-    def __init__(self, source: str) -> None:
-        self.source = source
+    def __init__(self, source: str, base_dir: Path, pinned: bool) -> None:
+        self.source, self.base_dir, self.pinned = source, base_dir, pinned
         self.problems: list[str] = []
         self.declared: set[str] = set()  # params named in the file, valid or not
 
@@ -334,7 +297,7 @@ class _Validator:
 
     def study(self, raw: Any, default_name: str | None, expected_name: str | None) -> StudySpec | None:
         if not isinstance(raw, Mapping):
-            self.bad("", "must be a YAML mapping of name, task, data, objective, budget, "
+            self.bad("", "must be a YAML mapping of name, task, model, data, objective, budget, "
                          "sampler, pruner, params")
             return None
         top = self.mapping(raw, "", _TOP_KEYS)
@@ -346,16 +309,18 @@ class _Validator:
             self.bad("name", f"is {name!r} but the study is {expected_name!r}; make them agree")
         task = top.get("task")
         if task is None:
-            self.bad("task", f"missing; expected one of: {', '.join(TASK_METRICS)}")
+            self.bad("task", f"missing; expected one of: {', '.join(catalog.TASKS)}")
         else:
-            task = self.choice(task, "task", list(TASK_METRICS))
-        data = self.data(top.get("data"), task)
+            task = self.choice(task, "task", list(catalog.TASKS))
+        raw_params = top.get("params")
+        model = self.model(top.get("model"), raw_params)
+        data, augment = self.data(top.get("data"), task)
         metric, direction = self.objective(top.get("objective"), task)
         trials, max_epochs = self.budget(top.get("budget"))
-        params = self.params(top.get("params"))
+        params = self.params(raw_params, model) + augment
         sampler = self.sampler(top.get("sampler"), params)
         pruner = self.pruner(top.get("pruner"), max_epochs)
-        baselines = self.baselines(top.get("baselines"), params)
+        baselines = self.baselines(top.get("baselines"), params, model)
         if len(baselines) > trials:
             self.bad("baselines", f"{len(baselines)} baselines but budget.trials is {trials}; "
                                   "raise the budget or drop some")
@@ -367,42 +332,90 @@ class _Validator:
         return StudySpec(
             name=name, task=task, data=data, metric=metric, direction=direction, trials=trials,
             max_epochs=max_epochs, sampler=sampler, pruner=pruner, params=params,
-            baselines=baselines, description=str(description), source=self.source,
+            baselines=baselines, description=str(description), model=model, source=self.source,
+            base_dir=self.base_dir,
         )
 
-    def data(self, raw: Any, task: str | None) -> dict[str, Any]:
+    def code(self, ref: Any, key: str, pinned_sha: Any) -> str | None:
+        """A reference to the user's code: checked (without running it) and fingerprinted."""
+        if self.pinned:  # read back from the database: the fingerprint is the one pinned
+            if not isinstance(pinned_sha, str):
+                self.bad(key, "has no pinned sha256; recreate the study")
+            return pinned_sha if isinstance(pinned_sha, str) else None
+        try:
+            return check_ref(parse_ref(ref, key, self.base_dir), key)
+        except ConfigError as e:
+            self.problems.append(f"{self.source}: {e}")
+            return None
+
+    def model(self, raw: Any, raw_params: Any) -> dict[str, Any]:
+        searched = isinstance(raw_params, Mapping) and MODEL_PARAM in raw_params
+        if raw is None:
+            return {} if searched else {"family": "cnn"}
+        if searched:
+            self.bad("model", "is also a parameter (params.model); keep one: a fixed family here, "
+                              "or params.model to search over families")
+            return {}
+        families = catalog.model_families()
+        if isinstance(raw, str):
+            if raw not in families:
+                self.bad("model", f"unknown model family {raw!r}; expected one of: {', '.join(families)}, "
+                                  "or {builder: FILE.py:FUNCTION} or {keras_tuner: FILE.py:build_model}")
+                return {}
+            return {"family": raw}
+        allowed = catalog.USER_MODEL_KINDS + (("sha256",) if self.pinned else ())
+        m = self.mapping(raw, "model", allowed)
+        kinds = [k for k in catalog.USER_MODEL_KINDS if k in m]
+        if len(kinds) != 1:
+            if isinstance(raw, Mapping):
+                self.bad("model", "give exactly one of builder: FILE.py:FUNCTION or keras_tuner: "
+                                  "FILE.py:build_model")
+            return {}
+        kind = kinds[0]
+        sha = self.code(m[kind], f"model.{kind}", m.get("sha256"))
+        return {kind: m[kind], "sha256": sha}
+
+    def data(self, raw: Any, task: str | None) -> tuple[dict[str, Any], tuple[ParamSpec, ...]]:
         if raw is None:
             self.bad("data", "missing; give at least data.format or data.path")
-            return {}
-        d = self.mapping(raw, "data", _DATA_KEYS)
-        formats = TASK_FORMATS.get(task or "", ())
-        fmt = d.get("format", formats[0] if formats else None)
-        if task is not None and fmt not in formats:
-            self.bad("data.format", f"unknown format {fmt!r} for task {task}; "
-                                    f"expected one of: {', '.join(formats)}")
-        out: dict[str, Any] = {"format": fmt}
+            return {}, ()
+        formats = catalog.data_formats()
+        fmt_name = raw.get("format") if isinstance(raw, Mapping) else None
+        if fmt_name is None and isinstance(raw, Mapping) and "loader" in raw:
+            fmt_name = "loader"
+        if fmt_name is None:
+            fmt_name = next(iter(catalog.formats_for(task or "")), None)
+        fmt = formats.get(str(fmt_name))
+        options = dict(fmt.options) if fmt is not None else {}
+        extra = ("loader_sha256",) if self.pinned and fmt_name == "loader" else ()
+        d = self.mapping(raw, "data", _DATA_KEYS + tuple(options) + extra)
+        if fmt is None or (task is not None and task not in fmt.tasks):
+            usable = catalog.formats_for(task or "") if task else list(formats)
+            self.bad("data.format", f"unknown format {fmt_name!r}" + (f" for task {task}" if task else "")
+                     + f"; expected one of: {', '.join(usable)}")
+        out: dict[str, Any] = {"format": fmt_name}
         if "path" in d:
             if not isinstance(d["path"], str) or not d["path"]:
                 self.bad("data.path", "must be a file path string")
             out["path"] = d["path"]
-        elif fmt in FILE_FORMATS:
-            self.bad("data.path", f"missing; format {fmt} reads a file")
-        vf = d.get("validation_fraction", 0.2)
-        num = self.number(vf, "data.validation_fraction")
-        if num is not None and not 0.0 < num < 1.0:
-            self.bad("data.validation_fraction", f"must be between 0 and 1 (exclusive), got {vf}")
-        out["validation_fraction"] = num
-        if task == "keypoints":
-            out["missing_keypoints"] = self.choice(
-                d.get("missing_keypoints", "mask"), "data.missing_keypoints", ["mask", "drop"]
-            )
-        elif "missing_keypoints" in d:
-            self.bad("data.missing_keypoints", "only applies to task keypoints; remove it")
-        aug = self.mapping(d.get("augment"), "data.augment", ("horizontal_flip",))
-        flip = aug.get("horizontal_flip", False)
-        if not isinstance(flip, bool):
-            self.bad("data.augment.horizontal_flip", "must be true or false")
-        out["augment"] = {"horizontal_flip": flip}
+        elif fmt is not None and fmt.needs_path:
+            self.bad("data.path", f"missing; format {fmt_name} reads a {'folder' if 'folder' in fmt.name else 'file'}")
+        for key, default in (("validation_fraction", 0.2), ("test_fraction", 0.1)):
+            num = self.number(d.get(key, default), f"data.{key}")
+            if num is not None and not (0.0 < num < 1.0 or (key == "test_fraction" and num == 0.0)):
+                self.bad(f"data.{key}", f"must be between 0 and 1 (exclusive), got {num:g}")
+            out[key] = num
+        for key, domain in options.items():
+            if key not in d:
+                if domain.default is not None:
+                    out[key] = domain.default
+                continue
+            problem = domain.problem(d[key])
+            if problem:
+                self.bad(f"data.{key}", problem)
+            out[key] = d[key]
+        if fmt_name == "loader" and "loader" in d:
+            out["loader_sha256"] = self.code(d["loader"], "data.loader", d.get("loader_sha256"))
         if "limit" in d:
             limit = self.number(d["limit"], "data.limit", integer=True)
             if limit is not None and limit < 10:
@@ -412,14 +425,30 @@ class _Validator:
         if seed is not None and not 0 <= seed <= MAX_SEED:
             self.bad("data.seed", f"must be between 0 and {MAX_SEED}")
         out["seed"] = seed
-        return out
+        return out, self.augment(d.get("augment"), task)
+
+    def augment(self, raw: Any, task: str | None) -> tuple[ParamSpec, ...]:
+        """data.augment entries become params "augment.NAME", fixed or searched like any other."""
+        aug = self.mapping(raw, "data.augment", tuple(catalog.AUGMENTATIONS))
+        mappable = catalog.TASKS[task].augmentations if task in catalog.TASKS else tuple(catalog.AUGMENTATIONS)
+        specs = []
+        for key, body in aug.items():
+            if key not in mappable:
+                self.bad(f"data.augment.{key}", f"task {task} cannot map this transform onto its targets; "
+                                                f"allowed: {', '.join(mappable) or 'none'}")
+                continue
+            spec = self.param(AUGMENT_PREFIX + key, body, f"data.augment.{key}",
+                              {AUGMENT_PREFIX + key: catalog.AUGMENTATIONS[key]})
+            if spec is not None:
+                specs.append(spec)
+        return tuple(specs)
 
     def objective(self, raw: Any, task: str | None) -> tuple[str, str]:
         o = self.mapping(raw, "objective", ("metric", "direction"))
         if raw is None:
             self.bad("objective", "missing; give objective.metric and objective.direction")
             return "", ""
-        metrics = TASK_METRICS.get(task or "", {})
+        metrics = catalog.TASKS[task].metrics if task in catalog.TASKS else {}
         metric = o.get("metric")
         if metric is None:
             self.bad("objective.metric", "missing")
@@ -451,11 +480,11 @@ class _Validator:
         if not isinstance(s, Mapping):
             self.bad("sampler", "must be a mapping like {type: tpe, seed: 0}")
             return {}
-        kind = self.choice(s.get("type", "tpe"), "sampler.type", list(SAMPLER_OPTIONS))
+        kind = self.choice(s.get("type", "tpe"), "sampler.type", list(catalog.SAMPLER_OPTIONS))
         if kind is None:
             return {}
         out = {"type": kind, **self.mapping({k: v for k, v in s.items() if k != "type"},
-                                            "sampler", SAMPLER_OPTIONS[kind])}
+                                            "sampler", catalog.SAMPLER_OPTIONS[kind])}
         for key, value in out.items():
             if key == "type":
                 continue
@@ -488,11 +517,11 @@ class _Validator:
         if not isinstance(p, Mapping):
             self.bad("pruner", "must be a mapping like {type: hyperband, min_resource: 2}")
             return {}
-        kind = self.choice(p.get("type", "median"), "pruner.type", list(PRUNER_OPTIONS))
+        kind = self.choice(p.get("type", "median"), "pruner.type", list(catalog.PRUNER_OPTIONS))
         if kind is None:
             return {}
         opts = self.mapping({k: v for k, v in p.items() if k != "type"}, "pruner",
-                            PRUNER_OPTIONS[kind])
+                            catalog.PRUNER_OPTIONS[kind])
         for key, val in opts.items():
             if key == "percentile":
                 continue
@@ -513,18 +542,30 @@ class _Validator:
             self.bad("pruner.max_resource", f"must be <= budget.max_epochs ({max_epochs})")
         return {"type": kind, **opts}
 
-    def params(self, raw: Any) -> tuple[ParamSpec, ...]:
+    def params(self, raw: Any, model: Mapping[str, Any]) -> tuple[ParamSpec, ...]:
+        if raw is None and "keras_tuner" in model:
+            return ()  # build_model(hp) declares its own
         if not isinstance(raw, Mapping) or not raw:
             self.bad("params", "missing or empty; declare at least one parameter to search")
             return ()
-        specs: list[ParamSpec] = []
         self.declared = {str(n) for n in raw}
+        families = catalog.model_families()
+        specs: list[ParamSpec] = []
+        in_play: tuple[str, ...] = (model["family"],) if "family" in model else ()
+        if MODEL_PARAM in raw:  # first: the other params' vocabulary depends on it
+            spec = self.param(MODEL_PARAM, raw[MODEL_PARAM], "params.model",
+                              {"model": Domain("choice", choices=tuple(families))})
+            if spec is not None:
+                specs.append(spec)
+                in_play = tuple(map(str, spec.choices if spec.type == "categorical" else (spec.value,)))
         for name, body in raw.items():
-            key = f"params.{name}"
-            if name not in MODEL_DEFAULTS:
-                self.bad(key, f"unknown parameter; the model understands: {', '.join(MODEL_DEFAULTS)}")
+            name, key = str(name), f"params.{name}"
+            if name == MODEL_PARAM:
                 continue
-            spec = self.param(str(name), body, key)
+            domains = self.vocabulary(name, body, key, model, in_play, families)
+            if domains is None:
+                continue
+            spec = self.param(name, body, key, domains)
             if spec is not None:
                 specs.append(spec)
         by_name = {p.name: p for p in specs}
@@ -546,13 +587,46 @@ class _Validator:
                             self.bad(where, f"{val!r} is not among {cond}'s choices")
         return tuple(specs)
 
-    def param(self, name: str, body: Any, key: str) -> ParamSpec | None:
+    def vocabulary(
+        self, name: str, body: Any, key: str, model: Mapping[str, Any], in_play: tuple[str, ...],
+        families: Mapping[str, catalog.ModelFamily],
+    ) -> dict[str, Domain] | None:
+        """The domains a parameter must fit (one per family it applies to); None: not a parameter here."""
+        if name in catalog.TRAINING_PARAMS:
+            return {name: catalog.TRAINING_PARAMS[name]}
+        if "builder" in model:
+            return {}  # the user's own builder reads whatever names it likes
+        if "keras_tuner" in model:
+            if isinstance(body, Mapping):
+                self.bad(key, "a keras_tuner study searches what build_model(hp) declares; "
+                              "give a plain value here to fix that hyperparameter, or remove it")
+                return None
+            return {}
+        if not model and not in_play:
+            return None  # params.model itself was invalid: reported there
+        gate = dict(self.when(body.get("when"), f"{key}.when")).get(MODEL_PARAM) if isinstance(
+            body, Mapping) else None
+        applies = [str(f) for f in gate] if gate else list(in_play)
+        knowing = [f for f in applies if f in families and name in families[f].params]
+        if not knowing:
+            every = sorted({n for f in in_play if f in families for n in families[f].params}
+                           | set(catalog.TRAINING_PARAMS))
+            self.bad(key, f"unknown parameter for model {' / '.join(in_play)}; it understands: {', '.join(every)}")
+            return None
+        if len(knowing) < len(applies) and isinstance(body, Mapping):  # a fixed value serves those that know it
+            missing = [f for f in applies if f not in knowing]
+            self.bad(key, f"model family {', '.join(missing)} has no parameter {name}; "
+                          f"gate it with when: {{model: [{', '.join(knowing)}]}}")
+            return None
+        return {f"{f}.{name}": families[f].params[name] for f in knowing}
+
+    def param(self, name: str, body: Any, key: str, domains: Mapping[str, Domain]) -> ParamSpec | None:
         if not isinstance(body, Mapping):
             if body is not None and not isinstance(body, str | int | float | bool):
                 self.bad(key, "must be a mapping with a type, or a plain value to fix it")
                 return None
             fixed = ParamSpec(name=name, type="fixed", value=body)
-            self.domain(fixed, key, [body])
+            self.domain(fixed, key, [body], domains)
             return fixed
         kind = body.get("type")
         if kind not in _PARAM_KEYS:
@@ -571,7 +645,7 @@ class _Validator:
             if len({json.dumps(c) for c in choices}) != len(choices):
                 self.bad(f"{key}.choices", "has duplicates")
             spec = ParamSpec(name=name, type="categorical", choices=tuple(choices), when=when)
-            self.domain(spec, f"{key}.choices", list(choices))
+            self.domain(spec, f"{key}.choices", list(choices), domains)
             return spec
         integer = kind == "int"
         if "low" not in body or "high" not in body:
@@ -598,7 +672,7 @@ class _Validator:
         if log and low <= 0:
             self.bad(f"{key}.low", "must be > 0 when log: true")
         spec = ParamSpec(name=name, type=kind, low=low, high=high, step=step, log=log, when=when)
-        self.domain(spec, key, [low, high])
+        self.domain(spec, key, [low, high], domains)
         return spec
 
     def when(self, raw: Any, key: str) -> tuple[tuple[str, tuple[Scalar, ...]], ...]:
@@ -611,32 +685,24 @@ class _Validator:
             (str(k), tuple(v) if isinstance(v, list) else (v,)) for k, v in raw.items()
         )
 
-    def domain(self, spec: ParamSpec, key: str, values: list[Any]) -> None:
-        """Check that the values a parameter can take make sense to the model."""
-        name = spec.name
-        if name in _CHOICE_DOMAINS:
-            allowed = _CHOICE_DOMAINS[name]
-            if spec.type in ("int", "float"):
-                self.bad(key, f"{name} must be categorical or fixed")
+    def domain(self, spec: ParamSpec, key: str, values: list[Any], domains: Mapping[str, Domain]) -> None:
+        """Check that the values a parameter can take make sense to every model it feeds."""
+        for label, d in domains.items():
+            family = f" (model {label.split('.')[0]})" if "." in label and not label.startswith("augment") else ""
+            if d.kind in ("choice", "bool", "text", "str_list", "int_pair") and spec.type in ("int", "float"):
+                self.bad(key, f"{spec.name} must be categorical or fixed")
+                return
+            if d.kind == "int" and spec.type == "float":
+                self.bad(f"{key}.type", f"{spec.name} takes whole numbers; use type: int")
+                return
             for v in values:
-                if not any(_same(v, a) for a in allowed):
-                    self.bad(key, f"{v!r} is not a valid {name}; expected one of: "
-                                  f"{', '.join(map(str, allowed))}")
-            return
-        lo, hi, lo_in, hi_in = _NUMERIC_DOMAINS[name]
-        if name in _INT_PARAMS and spec.type == "float":
-            self.bad(f"{key}.type", f"{name} takes whole numbers; use type: int")
-        for v in values:
-            ok = (
-                isinstance(v, int | float) and not isinstance(v, bool)
-                and (lo <= v if lo_in else lo < v) and (v <= hi if hi_in else v < hi)
-                and (name not in _INT_PARAMS or float(v).is_integer())
-            )
-            if not ok:
-                self.bad(key, f"{v!r} is out of range for {name}: must be in "
-                              f"{'[' if lo_in else '('}{lo:g}, {hi:g}{']' if hi_in else ')'}")
+                problem = d.problem(v)
+                if problem:
+                    self.bad(key, f"{problem}{family}")
 
-    def baselines(self, raw: Any, params: tuple[ParamSpec, ...]) -> tuple[dict[str, Scalar], ...]:
+    def baselines(
+        self, raw: Any, params: tuple[ParamSpec, ...], model: Mapping[str, Any]
+    ) -> tuple[dict[str, Scalar], ...]:
         if raw is None:
             return ()
         if not isinstance(raw, list):
@@ -651,8 +717,8 @@ class _Validator:
                 continue
             for name, value in base.items():
                 p = by_name.get(name)
-                if p is None and name in self.declared:
-                    continue  # already reported where it is declared
+                if p is None and (name in self.declared or "keras_tuner" in model):
+                    continue  # reported where it is declared; or one of build_model(hp)'s own
                 if p is None:
                     self.bad(f"{key}.{name}", "is not a parameter of this study; declare it in params")
                 elif not p.contains(value):
@@ -666,27 +732,31 @@ class _Validator:
 
 def active(param: ParamSpec, values: Mapping[str, Any]) -> bool:
     """Whether a conditional parameter applies, given the values chosen so far."""
-    return all(any(_same(values.get(k), v) for v in vs) for k, vs in param.when)
+    return all(any(same(values.get(k), v) for v in vs) for k, vs in param.when)
 
 
 def suggest(trial: optuna.trial.BaseTrial, spec: StudySpec) -> dict[str, Any]:
     """All model parameters for one trial: searched ones from the trial, fixed ones, defaults."""
-    values: dict[str, Any] = dict(MODEL_DEFAULTS)
-    values.update(spec.fixed)
-    # Unconditional parameters first, so a `when` can see the value it depends on.
-    for p in sorted(spec.searched, key=lambda p: bool(p.when)):
-        if not active(p, values):
-            continue
-        if p.type == "categorical":
-            values[p.name] = trial.suggest_categorical(p.name, list(p.choices))  # type: ignore[arg-type]
-        elif p.type == "int":
-            assert p.low is not None and p.high is not None
-            values[p.name] = trial.suggest_int(p.name, int(p.low), int(p.high),
-                                               step=int(p.step or 1), log=p.log)
-        else:
-            assert p.low is not None and p.high is not None
-            values[p.name] = trial.suggest_float(p.name, p.low, p.high, step=p.step, log=p.log)
+    values: dict[str, Any] = dict(spec.fixed)
+    # Unconditional parameters first (the family among them), so that a `when` sees the value
+    # it depends on, and the chosen family's defaults fill in what the study leaves out.
+    unconditional = [p for p in spec.searched if not p.when]
+    for p in sorted(unconditional, key=lambda p: p.name != MODEL_PARAM):
+        values[p.name] = _suggest_one(trial, p)
+    values = full_params(spec, values)
+    for p in spec.searched:
+        if p.when and active(p, values):
+            values[p.name] = _suggest_one(trial, p)
     return values
+
+
+def _suggest_one(trial: optuna.trial.BaseTrial, p: ParamSpec) -> Any:
+    if p.type == "categorical":
+        return trial.suggest_categorical(p.name, list(p.choices))  # type: ignore[arg-type]
+    assert p.low is not None and p.high is not None
+    if p.type == "int":
+        return trial.suggest_int(p.name, int(p.low), int(p.high), step=int(p.step or 1), log=p.log)
+    return trial.suggest_float(p.name, p.low, p.high, step=p.step, log=p.log)
 
 
 def grid_search_space(spec: StudySpec) -> dict[str, list[Any]]:
@@ -709,7 +779,13 @@ def grid_search_space(spec: StudySpec) -> dict[str, list[Any]]:
 
 def full_params(spec: StudySpec, trial_params: Mapping[str, Any]) -> dict[str, Any]:
     """A trial's params completed with fixed values and defaults: what the model was built from."""
-    values: dict[str, Any] = dict(MODEL_DEFAULTS)
-    values.update(spec.fixed)
-    values.update(trial_params)
+    chosen = {**spec.fixed, **trial_params}
+    family = chosen.get(MODEL_PARAM, spec.model.get("family"))
+    values = spec.defaults(str(family) if family in catalog.model_families() else None)
+    values.update(chosen)
     return values
+
+
+def augment_of(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The data.augment settings inside a trial's params ("augment.rotation" -> "rotation")."""
+    return {k[len(AUGMENT_PREFIX):]: v for k, v in params.items() if k.startswith(AUGMENT_PREFIX)}

@@ -6,7 +6,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from hpo.storage import count_states
-from hpo.study import pinned_spec
+from hpo.study import CHANGES_ATTR, pinned_spec
 
 if TYPE_CHECKING:
     import optuna
@@ -31,6 +31,7 @@ def study_summary(storage: optuna.storages.BaseStorage, name: str) -> dict[str, 
     if counts["COMPLETE"]:
         best = storage.get_best_trial(study_id)
         summary["best"] = {"trial": best.number, "value": best.value, "params": best.params}
+    summary["changes"] = storage.get_study_user_attrs(study_id).get(CHANGES_ATTR, [])
     summary["running"] = running_trials(storage, study_id)
     summary["eta_s"] = eta_seconds(storage, study_id, spec.trials - summary["finished"],
                                    max(1, len({r["worker"] for r in summary["running"] if r["alive"]})))
@@ -116,6 +117,8 @@ def format_summary(s: dict[str, Any]) -> str:
         lines.append(f"  params: {json.dumps(best['params'], sort_keys=True)}")
     else:
         lines.append("  best: none yet")
+    for change in s.get("changes", []):
+        lines.append(f"  changed {change['at']}: {'; '.join(change['changes'])}")
     for r in s.get("running", []):
         epoch = f"epoch {r['epoch']}" if r["epoch"] is not None else "no epoch yet"
         value = f" {s['metric']}={r['value']:.4g}" if r["value"] is not None else ""

@@ -23,6 +23,10 @@ if TYPE_CHECKING:
 SPEC_ATTR = "hpo:spec"
 SHA_ATTR = "hpo:spec_sha256"
 BASELINE_ATTR = "hpo:baseline"
+CHANGES_ATTR = "hpo:changes"  # [{at, changes: [key path (old -> new)]}]: how the study grew
+# Top-level spec keys an existing study may change: more trials or epochs, other sampler or
+# pruner settings. Anything else would make earlier trials incomparable.
+GROWABLE = ("budget", "sampler", "pruner")
 
 
 def make_sampler(spec: StudySpec, *, worker_id: int = 0) -> optuna.samplers.BaseSampler:
@@ -112,7 +116,7 @@ def pinned_spec(storage: optuna.storages.BaseStorage, name: str, *, wait_s: floa
     while True:
         attrs = storage.get_study_user_attrs(study_id)
         if SPEC_ATTR in attrs:
-            return spec_from_dict(attrs[SPEC_ATTR], source=f"study {name!r} (pinned spec)")
+            return spec_from_dict(attrs[SPEC_ATTR], source=f"study {name!r} (pinned spec)", pinned=True)
         # Another worker may be between creating the study and pinning its spec.
         if time.monotonic() > deadline:
             raise StudyNotFoundError(
@@ -136,7 +140,7 @@ def create_study(storage: optuna.storages.BaseStorage, spec: StudySpec) -> tuple
                 sampler=make_sampler(spec), pruner=make_pruner(spec),
             )
         except optuna.exceptions.DuplicatedStudyError:
-            check_same_spec(pinned_spec(storage, spec.name), spec)
+            reconcile(storage, pinned_spec(storage, spec.name), spec)
             return open_study(storage, spec.name)[0], False
         try:
             # Baselines first, the spec last: other workers wait for the spec, so none can
@@ -155,14 +159,37 @@ def create_study(storage: optuna.storages.BaseStorage, spec: StudySpec) -> tuple
         raise StorageError(f"storage failed while creating study {spec.name!r}: {_first_line(e)}") from e
 
 
-def check_same_spec(pinned: StudySpec, spec: StudySpec) -> None:
+def check_same_spec(pinned: StudySpec, spec: StudySpec) -> list[str]:
+    """The key paths where ``spec`` differs from the pinned one, if the difference is one a
+    running study may take (budget, sampler, pruner settings); else ``SpecDriftError``."""
     if pinned.sha256 == spec.sha256:
-        return
+        return []
     diffs = spec_diff(pinned.to_dict(), spec.to_dict())
-    raise SpecDriftError(
-        f"{spec.source}: differs from the spec pinned in study {spec.name!r} at: "
-        f"{'; '.join(diffs)}; restore the file or create a study under a new name"
-    )
+    refused = [d for d in diffs if d.split(" ")[0].split(".")[0] not in GROWABLE]
+    if refused:
+        raise SpecDriftError(
+            f"{spec.source}: differs from the spec pinned in study {spec.name!r} at: "
+            f"{'; '.join(refused)}; restore the file or create a study under a new name "
+            f"(only {', '.join(GROWABLE)} may change on an existing study)"
+        )
+    return diffs
+
+
+def reconcile(storage: optuna.storages.BaseStorage, pinned: StudySpec, spec: StudySpec) -> list[str]:
+    """Take a grown budget or new sampler/pruner settings into the study, recording the change and
+    its time in ``hpo:changes``; refuse any other difference. Returns the changes made."""
+    from datetime import UTC, datetime
+
+    diffs = check_same_spec(pinned, spec)
+    if not diffs:
+        return []
+    study_id = storage.get_study_id_from_name(spec.name)
+    history = list(storage.get_study_user_attrs(study_id).get(CHANGES_ATTR, []))
+    at = datetime.now(UTC).isoformat(timespec="seconds")
+    storage.set_study_user_attr(study_id, CHANGES_ATTR, [*history, {"at": at, "changes": diffs}])
+    storage.set_study_user_attr(study_id, SPEC_ATTR, spec.to_dict())
+    storage.set_study_user_attr(study_id, SHA_ATTR, spec.sha256)
+    return diffs
 
 
 def open_study(

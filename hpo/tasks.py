@@ -1,4 +1,5 @@
-"""What differs per task: the output head, the loss, the metrics, target scaling, flips.
+"""The Keras side of each task in ``hpo.catalog.TASKS``: output head, loss, metrics,
+target scaling, in-model augmentation and flips.
 
 Written against ``keras.ops`` only, so it trains the same under the TensorFlow,
 JAX and PyTorch backends.
@@ -6,17 +7,21 @@ JAX and PyTorch backends.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import keras
 import numpy as np
 from keras import ops
 
+from hpo.catalog import TASKS, resolve
+from hpo.metrics import classification_metrics  # also registers the metrics for load_model
+
 
 @keras.saving.register_keras_serializable(package="hpo")
 def masked_mse(y_true: Any, y_pred: Any) -> Any:
-    """Mean squared error over the labelled keypoints only (NaN = not labelled).
+    """Mean squared error over the labelled targets only (NaN = not labelled).
 
     Most Kaggle rows label 4 of 15 points; the rest must not pull predictions to 0.
     """
@@ -30,7 +35,7 @@ def masked_mse(y_true: Any, y_pred: Any) -> Any:
 
 @keras.saving.register_keras_serializable(package="hpo")
 class MaskedRMSE(keras.metrics.Metric):
-    """RMSE in pixels over labelled keypoints, from targets scaled by ``scale``."""
+    """RMSE over labelled targets, in the data's units (targets scaled by ``scale``)."""
 
     def __init__(self, scale: float = 1.0, name: str = "rmse", **kwargs: Any) -> None:
         super().__init__(name=name, **kwargs)
@@ -58,38 +63,95 @@ class MaskedRMSE(keras.metrics.Metric):
 
 @dataclass(frozen=True)
 class Task:
-    name: str
+    """One task's head, loss and metrics; ``augment`` holds this trial's data.augment values."""
+
+    name: str = "task"
+    augment: Mapping[str, Any] = field(default_factory=dict)
 
     def head(self, x: Any, n_outputs: int) -> Any:
-        if self.name == "keypoints":
-            return keras.layers.Dense(n_outputs, dtype="float32", name="keypoints")(x)
+        return keras.layers.Dense(n_outputs, dtype="float32", name="outputs")(x)
+
+    def loss(self) -> Any:
+        return masked_mse
+
+    def metrics(self, n_outputs: int, image_width: int, objective: str = "") -> list[Any]:
+        return [MaskedRMSE()]
+
+    def targets(self, y: np.ndarray, image_width: int) -> np.ndarray:
+        """Targets as the model sees them."""
+        return y.astype(np.float32)
+
+    def augment_layers(self, x: Any) -> Any:
+        """In-model augmentation (Keras preprocessing layers: active in training only)."""
+        a = self.augment
+        if a.get("horizontal_flip"):
+            x = keras.layers.RandomFlip("horizontal")(x)
+        if a.get("rotation"):
+            x = keras.layers.RandomRotation(float(a["rotation"]), fill_mode="nearest")(x)
+        if a.get("zoom"):
+            x = keras.layers.RandomZoom(float(a["zoom"]), fill_mode="nearest")(x)
+        if a.get("translation"):
+            t = float(a["translation"])
+            x = keras.layers.RandomTranslation(t, t, fill_mode="nearest")(x)
+        if a.get("contrast"):
+            x = keras.layers.RandomContrast(float(a["contrast"]))(x)
+        return x
+
+    @property
+    def flips_targets(self) -> bool:
+        """Whether a horizontal flip must also move the targets (done outside the model)."""
+        return False
+
+    def flip(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return x[:, :, ::-1, :], y
+
+
+class Classification(Task):
+    def head(self, x: Any, n_outputs: int) -> Any:
         return keras.layers.Dense(n_outputs, activation="softmax", dtype="float32", name="classes")(x)
 
     def loss(self) -> Any:
-        return masked_mse if self.name == "keypoints" else "sparse_categorical_crossentropy"
+        return "sparse_categorical_crossentropy"
 
-    def metrics(self, image_width: int) -> list[Any]:
-        if self.name == "keypoints":
-            return [MaskedRMSE(scale=_centre(image_width))]
-        return ["accuracy"]
+    def metrics(self, n_outputs: int, image_width: int, objective: str = "") -> list[Any]:
+        # AUC (200 thresholds per class, every batch) only when it is what the study optimises.
+        return [m for m in classification_metrics(n_outputs) if m.name != "auc" or objective == "val_auc"]
 
     def targets(self, y: np.ndarray, image_width: int) -> np.ndarray:
-        """Targets as the model sees them: keypoints centred and scaled to about [-1, 1]."""
-        if self.name == "keypoints":
-            c = _centre(image_width)
-            return ((y - c) / c).astype(np.float32)
         return y
+
+
+class Regression(Task):
+    """Any vector target; RMSE in the target's units; NaN targets are left out of loss and metric."""
+
+
+class Keypoints(Task):
+    """Keypoints in pixels; the model sees them centred and scaled to about [-1, 1]."""
+
+    def head(self, x: Any, n_outputs: int) -> Any:
+        return keras.layers.Dense(n_outputs, dtype="float32", name="keypoints")(x)
+
+    def metrics(self, n_outputs: int, image_width: int, objective: str = "") -> list[Any]:
+        return [MaskedRMSE(scale=_centre(image_width))]
+
+    def targets(self, y: np.ndarray, image_width: int) -> np.ndarray:
+        c = _centre(image_width)
+        return ((y - c) / c).astype(np.float32)
+
+    def augment_layers(self, x: Any) -> Any:
+        return x  # the flip moves the keypoints too: FlipAugmented does it on the batches
+
+    @property
+    def flips_targets(self) -> bool:
+        return bool(self.augment.get("horizontal_flip"))
 
     def flip(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mirror images left-right; keypoints mirror x and swap left_*/right_* columns."""
-        x = x[:, :, ::-1, :]
-        if self.name != "keypoints":
-            return x, y
         from hpo.data.keypoints import FLIP_PERMUTATION
 
         y = y.copy()
         y[:, 0::2] = -y[:, 0::2]  # centred x: the mirror of x is -x
-        return x, y[:, FLIP_PERMUTATION]
+        return x[:, :, ::-1, :], y[:, FLIP_PERMUTATION]
 
 
 def _centre(width: int) -> float:
@@ -97,12 +159,13 @@ def _centre(width: int) -> float:
     return (width - 1) / 2.0
 
 
-def get_task(name: str) -> Task:
-    return Task(name)
+def get_task(name: str, augment: Mapping[str, Any] | None = None) -> Task:
+    cls = resolve(TASKS[name].impl)
+    return cls(name, dict(augment or {}))  # type: ignore[no-any-return]
 
 
 class FlipAugmented(keras.utils.PyDataset):
-    """Shuffled batches with a random half of each batch flipped horizontally."""
+    """Shuffled batches with a random half of each batch flipped horizontally (targets too)."""
 
     def __init__(
         self, x: np.ndarray, y: np.ndarray, batch_size: int, task: Task, seed: int, **kwargs: Any

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -14,7 +13,8 @@ import numpy as np
 
 from hpo.data.datasets import Dataset
 from hpo.errors import TrialError
-from hpo.model import build_model
+from hpo.models.factory import build_model, reset_keras
+from hpo.space import StudySpec, augment_of
 from hpo.tasks import FlipAugmented, get_task
 
 
@@ -76,42 +76,36 @@ class FitResult:
     history: dict[str, list[float]] = field(default_factory=dict)
 
 
-def reset_keras() -> None:
-    """Free the previous model's graph and memory before the next trial builds one."""
-    keras.backend.clear_session(free_memory=True)
-    gc.collect()
-
-
 def fit(
+    spec: StudySpec,
     params: Mapping[str, Any],
-    task_name: str,
     dataset: Dataset,
     *,
     epochs: int,
-    monitor: str,
-    direction: str,
-    flip: bool = False,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     seed: int = 0,
     validate: bool = True,
     recorder: EpochRecorder | None = None,
     resume_from: Path | None = None,
     initial_epoch: int = 0,
+    trial: Any = None,
 ) -> FitResult:
     """Train ``params`` on ``dataset``; with ``resume_from`` (a .keras checkpoint holding
-    weights and optimizer state) carry on at ``initial_epoch`` instead of starting over."""
+    weights and optimizer state) carry on at ``initial_epoch`` instead of starting over.
+    ``trial``: the Optuna trial, for a Keras Tuner ``build_model(hp)`` to ask."""
     reset_keras()
     keras.utils.set_random_seed(seed + initial_epoch)
-    task = get_task(task_name)
+    task = get_task(spec.task, augment_of(params))
     width = dataset.image_shape[1]
     if resume_from is not None:
         model = keras.saving.load_model(resume_from)
     else:
-        model = build_model(params, dataset.image_shape, dataset.n_outputs, task)
+        model = build_model(spec, params, dataset.image_shape, dataset.n_outputs, trial)
     y_train = task.targets(dataset.y_train, width)
     y_val = task.targets(dataset.y_val, width)
     batch_size = int(params["batch_size"])
-    recorder = recorder or EpochRecorder(monitor, direction)
+    recorder = recorder or EpochRecorder(spec.metric, spec.direction)
+    flip = task.flips_targets
     train: Any = FlipAugmented(dataset.x_train, y_train, batch_size, task, seed) if flip else None
     history = model.fit(
         train if train is not None else dataset.x_train,

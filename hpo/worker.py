@@ -10,6 +10,7 @@ no work is lost, and leave nothing RUNNING.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import socket
@@ -32,7 +33,7 @@ from hpo.storage import (
     sqlite_path,
     storage_errors,
 )
-from hpo.study import BASELINE_ATTR, check_same_spec, create_study, open_study, pinned_spec
+from hpo.study import BASELINE_ATTR, SPEC_ATTR, create_study, open_study, pinned_spec, reconcile
 
 if TYPE_CHECKING:
     import optuna
@@ -94,6 +95,11 @@ class Budget:
 
     def counts(self, before_trial_id: int | None = None) -> dict[str, int]:
         return count_states(self.study._storage, self.study._study_id, before_trial_id=before_trial_id)
+
+    def refresh(self) -> None:
+        """Take up a budget grown meanwhile (``hpo create`` with more trials) by any process."""
+        pinned = self.study._storage.get_study_user_attrs(self.study._study_id).get(SPEC_ATTR, {})
+        self.trials = int(pinned.get("budget", {}).get("trials", self.trials))
 
     def finished(self) -> bool:
         c = self.counts()
@@ -173,18 +179,24 @@ def run_worker(
     try:
         spec = pinned_spec(storage, study_name)
         if given is not None:
-            check_same_spec(spec, given)
+            for change in reconcile(storage, spec, given):
+                log(f"study {study_name!r} changed: {change}")
         exists = True
     except StudyNotFoundError:
         spec = given or load_spec(find_space_file(study_name), expected_name=study_name)
         exists = False
     if objective is None:
+        # Relative paths in a pinned spec (builders, loaders) are read beside this machine's study files.
+        spec = dataclasses.replace(spec, base_dir=find_space_file(study_name).parent)
         objective = make_objective(spec, data_path, context)
     if not exists:
         created_study, created = create_study(storage, spec)
         if created:
             log(f"created study {study_name!r} ({len(spec.baselines)} baselines enqueued)")
     study, spec = open_study(storage, study_name, worker_id=worker_id)
+    describe = getattr(objective, "describe_data", None)
+    if describe is not None:
+        log(describe())  # how the data was split, once the study is known to be usable
 
     report = WorkerReport(study_name)
     budget = Budget(study, spec.trials)
@@ -219,6 +231,7 @@ def run_worker(
             progress.study(sum(counts[s] for s in FINISHED), spec.trials, best, spec.metric)
         if frozen.state.name == "FAIL":
             _retry_failed(study, frozen, max_retries, log)
+        budget.refresh()
         if budget.exhausted() and not budget.finished():
             # Only RUNNING trials stand between the study and its budget; if one belongs
             # to a dead worker, failing it (and queueing its retry) keeps this worker busy.
@@ -427,28 +440,25 @@ def _trial_line(study: optuna.Study, t: optuna.trial.FrozenTrial, spec: StudySpe
 def _training_objective(
     spec: StudySpec, data_path: str | None, context: WorkerContext
 ) -> Callable[[optuna.Trial], float]:
-    """The real objective: loads the data now (errors before any trial), Keras at the first trial."""
+    """The real objective. Loads the data and builds the model once now, so that bad data or
+    a broken model fails here with one line, before the study database is touched."""
     from hpo.data.cache import default_cache_dir
     from hpo.data.datasets import load_dataset
 
-    dataset = load_dataset(spec.data, path_override=data_path, cache_dir=default_cache_dir())
+    dataset = load_dataset(spec.data, path_override=data_path, cache_dir=default_cache_dir(),
+                           base_dir=spec.base_dir, task=spec.task)
+    from hpo.quiet import import_keras_quietly
+
+    import_keras_quietly()
+    import keras
+
+    from hpo.models.factory import preflight
+    from hpo.objective import Objective
+
+    if context.mixed_precision:
+        # float16 compute, float32 variables; the task heads already output float32.
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    preflight(spec, dataset)
     artifacts = open_artifact_store(context.storage_url)
-    built: list[Callable[[optuna.Trial], float]] = []
-
-    def objective(trial: optuna.Trial) -> float:
-        if not built:
-            from hpo.quiet import import_keras_quietly
-
-            import_keras_quietly()
-            from hpo.objective import Objective
-
-            if context.mixed_precision:
-                import keras
-
-                # float16 compute, float32 variables; the task heads already output float32.
-                keras.mixed_precision.set_global_policy("mixed_float16")
-            label = f"{socket.gethostname()}/pid{os.getpid()}/w{context.worker_id}"
-            built.append(Objective(spec, dataset, artifacts, worker_label=label, on_epoch=context.on_epoch))
-        return built[0](trial)
-
-    return objective
+    label = f"{socket.gethostname()}/pid{os.getpid()}/w{context.worker_id}"
+    return Objective(spec, dataset, artifacts, worker_label=label, on_epoch=context.on_epoch)

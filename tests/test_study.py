@@ -45,9 +45,18 @@ def test_create_pins_spec_and_enqueues_baselines(storage_url: str) -> None:
     assert len(study.get_trials()) == 1
 
     drifted = _raw()
+    drifted["params"]["dropout"]["high"] = 0.3
     drifted["budget"]["trials"] = 60
-    with pytest.raises(SpecDriftError, match=r"budget\.trials \(6 -> 60\)"):
+    with pytest.raises(SpecDriftError, match=r"at: params\.dropout\.high \(0\.5 -> 0\.3\); restore") as info:
         create_study(storage, spec_from_dict(drifted))
+    assert "budget" not in str(info.value).split("; restore")[0]  # growth is not the problem
+    assert pinned_spec(storage, "s") == spec  # nothing taken
+    grown = _raw()
+    grown["budget"]["trials"] = 60
+    create_study(storage, spec_from_dict(grown))
+    assert pinned_spec(storage, "s").trials == 60
+    changes = optuna.load_study(study_name="s", storage=storage).user_attrs
+    assert changes["hpo:changes"][0]["changes"] == ["budget.trials (6 -> 60)"]
 
 
 def test_open_unknown_study(storage_url: str) -> None:

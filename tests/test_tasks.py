@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from hpo.data.keypoints import KEYPOINT_COLUMNS, flip_horizontal
-from hpo.model import build_model
-from hpo.space import MODEL_DEFAULTS
+from hpo.models.factory import build_model
+from hpo.space import spec_from_dict
 from hpo.tasks import FlipAugmented, MaskedRMSE, get_task, masked_mse
 
 
@@ -56,8 +56,10 @@ def test_flip_augmented_batches_cover_every_row_once_per_epoch() -> None:
 
 @pytest.mark.parametrize(("shape", "blocks"), [((8, 8, 1), 3), ((25, 25, 1), 5), ((96, 96, 1), 5)])
 def test_model_builds_for_every_input_size(shape: tuple[int, int, int], blocks: int) -> None:
-    params = {**MODEL_DEFAULTS, "conv_blocks": blocks, "filters": 4, "batch_norm": True, "dropout": 0.2}
-    model = build_model(params, shape, 30, get_task("keypoints"))
+    spec = spec_from_dict({"name": "k", "task": "keypoints", "data": {"format": "npz", "path": "x.npz"},
+                           "objective": {"metric": "val_rmse"}, "params": {"filters": 4}})
+    params = {**spec.defaults("cnn"), "conv_blocks": blocks, "filters": 4, "batch_norm": True, "dropout": 0.2}
+    model = build_model(spec, params, shape, 30)
     out = model.predict(np.zeros((2, *shape), dtype=np.float32), verbose=0)
     assert out.shape == (2, 30)
     convs = [layer.filters for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]

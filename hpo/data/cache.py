@@ -36,8 +36,7 @@ def cache_key(source: Path, kind: str) -> str:
 
 
 def cache_path(source: Path, kind: str, cache_dir: Path) -> Path:
-    digest = hashlib.sha256(cache_key(source, kind).encode("utf-8")).hexdigest()
-    return Path(cache_dir) / f"{digest}.npz"
+    return keyed_cache_path(cache_key(source, kind), cache_dir)
 
 
 def cached_arrays(
@@ -54,7 +53,30 @@ def cached_arrays(
     if cache_dir is None:
         return build()
     # Key taken before reading: if the file changes meanwhile, the entry won't match it.
-    target = cache_path(source, kind, cache_dir)
+    return cached_arrays_keyed(cache_key(source, kind), build, cache_dir, what=str(source))
+
+
+def keyed_cache_path(key: str, cache_dir: Path) -> Path:
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()
+    return Path(cache_dir) / f"{digest}.npz"
+
+
+def cached_arrays_keyed(
+    key: str,
+    build: Callable[[], dict[str, np.ndarray]],
+    cache_dir: Path | None,
+    *,
+    what: str = "",
+) -> dict[str, np.ndarray]:
+    """Arrays stored under ``key`` (any string naming the source's identity), else ``build()``'s.
+
+    For sources that are not one file (a folder of images): the caller computes
+    the key. ``what`` names the source in the log line when the entry cannot be
+    written.
+    """
+    if cache_dir is None:
+        return build()
+    target = keyed_cache_path(key, cache_dir)
     hit = _load(target)
     if hit is not None:
         return hit
@@ -62,7 +84,7 @@ def cached_arrays(
     try:
         _save(target, arrays)
     except OSError as e:
-        log.warning("not caching %s in %s: %s", source, cache_dir, e)
+        log.warning("not caching %s in %s: %s", what or key, cache_dir, e)
     return arrays
 
 

@@ -27,6 +27,10 @@ class Dataset:
     n_outputs: int  # keypoint coordinates or classes
     labels: tuple[str, ...]  # keypoint column names or class names
     source: str
+    # The held-out test split (None: the source has none). No trial ever reads it.
+    x_test: np.ndarray | None = None
+    y_test: np.ndarray | None = None
+    split_note: str = ""  # how train/validation/test were decided, for the worker's start line
 
     @property
     def image_shape(self) -> tuple[int, ...]:
@@ -39,53 +43,51 @@ def resolve_path(data: Mapping[str, Any], override: str | Path | None) -> Path |
 
 
 def load_dataset(
-    data: Mapping[str, Any], *, path_override: str | Path | None = None, cache_dir: Path | None = None
+    data: Mapping[str, Any], *, path_override: str | Path | None = None, cache_dir: Path | None = None,
+    base_dir: Path = Path("search_spaces"), task: str = "classification",
 ) -> Dataset:
-    """Load and split the data a study's ``data`` section describes."""
-    fmt = data["format"]
+    """Load and split the data a study's ``data`` section describes, with its format's loader."""
+    from hpo.catalog import data_formats, resolve_callable
+
+    fmt = data_formats()[data["format"]]
     path = resolve_path(data, path_override)
-    if fmt in ("kaggle_keypoints", "fer2013") and path is not None and not path.exists():
-        hint = (
-            f"write a synthetic one with `hpo data synth {'keypoints' if fmt == 'kaggle_keypoints' else 'fer2013'} "
-            f"--rows 2000 --out {path}`"
-        )
-        raise DataError(f"{path}: data file not found; put the {fmt} file there, pass --data PATH, or {hint}")
+    if fmt.needs_path and path is not None and not path.exists():
+        hint = f", or write a synthetic one with `hpo data synth {fmt.synth} --out {path}`" if fmt.synth else ""
+        raise DataError(f"{path}: data file not found; put the {fmt.name} data there or pass --data PATH{hint}")
+    loader = resolve_callable(fmt.loader)
+    dataset: Dataset = loader(data, path, cache_dir=cache_dir, base_dir=base_dir, task=task)
+    return dataset
+
+
+def three_way_split(
+    n: int, data: Mapping[str, Any], stratify: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """Seeded train / validation / test row indices: the test split (data.test_fraction) is held
+    out first, then validation from the rest; and a line saying so."""
     seed = int(data.get("seed") or 0)
-    fraction = float(data.get("validation_fraction") or 0.2)
-    limit = data.get("limit")
-    if fmt == "kaggle_keypoints":
-        assert path is not None
-        return _keypoints(path, data, seed, fraction, limit, cache_dir)
-    if fmt == "fer2013":
-        assert path is not None
-        return _fer2013(path, seed, fraction, limit, cache_dir)
-    if fmt == "digits":
-        from sklearn.datasets import load_digits
-
-        digits = load_digits()
-        images = (digits.images / 16.0).astype(np.float32)
-        names = tuple(str(c) for c in digits.target_names)
-        return _classes(images, digits.target.astype(np.int64), names, seed, fraction, limit,
-                        "scikit-learn load_digits")
-    if fmt == "lfw_subset":
-        from skimage import data as skdata
-
-        images = np.asarray(skdata.lfw_subset(), dtype=np.float32)
-        # scikit-image documents the order: the first 100 are faces, the last 100 are not.
-        labels = np.array([1] * 100 + [0] * 100, dtype=np.int64)
-        return _classes(images, labels, ("non-face", "face"), seed, fraction, limit,
-                        "scikit-image data.lfw_subset")
-    raise DataError(f"data.format: {fmt!r} has no loader")
+    val_fraction = float(data.get("validation_fraction") or 0.2)
+    test_fraction = float(data.get("test_fraction", 0.1) or 0.0)
+    index = np.arange(n)
+    test = np.array([], dtype=np.int64)
+    if test_fraction > 0:
+        keep, held = split_indices(n, test_fraction, seed, stratify, key="data.test_fraction")
+        index, test = keep, held
+    train, val = split_indices(len(index), val_fraction, seed, None if stratify is None else stratify[index])
+    note = (f"test = seeded {test_fraction:.0%} held out first ({len(test)} rows), " if len(test) else
+            "no test split (data.test_fraction 0), ") + f"validation = seeded {val_fraction:.0%} of the rest"
+    return index[train], index[val], test, note
 
 
-def _split(n: int, fraction: float, seed: int, stratify: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+def split_indices(
+    n: int, fraction: float, seed: int, stratify: np.ndarray | None, key: str = "data.validation_fraction"
+) -> tuple[np.ndarray, np.ndarray]:
     from sklearn.model_selection import train_test_split
 
     index = np.arange(n)
     try:
         train, val = train_test_split(index, test_size=fraction, random_state=seed, stratify=stratify)
     except ValueError as e:  # too few rows (per class) for the split asked for
-        raise DataError(f"data.validation_fraction: cannot split {n} rows: {e}") from e
+        raise DataError(f"{key}: cannot split {n} rows: {' '.join(str(e).split())}") from e
     return np.sort(train), np.sort(val)
 
 
@@ -93,24 +95,42 @@ def _limit(n: int, limit: int | None) -> int:
     return n if limit is None else min(n, int(limit))
 
 
-def _classes(
-    images: np.ndarray, labels: np.ndarray, names: tuple[str, ...], seed: int, fraction: float,
-    limit: int | None, source: str,
+def class_dataset(
+    images: np.ndarray, labels: np.ndarray, names: tuple[str, ...], data: Mapping[str, Any], source: str,
 ) -> Dataset:
+    """A classification set from arrays: a seeded (limit, then) stratified three-way split."""
+    limit = data.get("limit")
     if limit is not None:
-        keep = np.random.default_rng(seed).permutation(len(images))[: _limit(len(images), limit)]
+        keep = np.random.default_rng(int(data.get("seed") or 0)).permutation(len(images))[: _limit(len(images), limit)]
         images, labels = images[np.sort(keep)], labels[np.sort(keep)]
-    train, val = _split(len(images), fraction, seed, labels)
+    train, val, test, note = three_way_split(len(images), data, labels)
     x = images[..., None] if images.ndim == 3 else images
-    return Dataset(x[train], labels[train], x[val], labels[val], len(names), names, source)
+    return Dataset(x[train], labels[train], x[val], labels[val], len(names), names, source,
+                   x_test=x[test], y_test=labels[test], split_note=note)
 
 
-def _keypoints(
-    path: Path, data: Mapping[str, Any], seed: int, fraction: float, limit: int | None,
-    cache_dir: Path | None,
-) -> Dataset:
+def load_digits(data: Mapping[str, Any], path: Path | None, **_: Any) -> Dataset:
+    from sklearn.datasets import load_digits as sklearn_digits
+
+    digits = sklearn_digits()
+    images = (digits.images / 16.0).astype(np.float32)
+    names = tuple(str(c) for c in digits.target_names)
+    return class_dataset(images, digits.target.astype(np.int64), names, data, "scikit-learn load_digits")
+
+
+def load_lfw_subset(data: Mapping[str, Any], path: Path | None, **_: Any) -> Dataset:
+    from skimage import data as skdata
+
+    images = np.asarray(skdata.lfw_subset(), dtype=np.float32)
+    # scikit-image documents the order: the first 100 are faces, the last 100 are not.
+    labels = np.array([1] * 100 + [0] * 100, dtype=np.int64)
+    return class_dataset(images, labels, ("non-face", "face"), data, "scikit-image data.lfw_subset")
+
+
+def load_keypoints(data: Mapping[str, Any], path: Path | None, *, cache_dir: Path | None, **_: Any) -> Dataset:
     from hpo.data.keypoints import KEYPOINT_COLUMNS, read_keypoints_csv
 
+    assert path is not None
     parsed = read_keypoints_csv(path, cache_dir=cache_dir)
     images, keypoints = parsed.images, parsed.keypoints
     if data.get("missing_keypoints", "mask") == "drop":
@@ -120,27 +140,38 @@ def _keypoints(
             raise DataError(
                 f"{path}: only {len(images)} rows have all 30 keypoints; use missing_keypoints: mask"
             )
-    n = _limit(len(images), limit)
+    n = _limit(len(images), data.get("limit"))
     images, keypoints = images[:n], keypoints[:n]
-    train, val = _split(n, fraction, seed, None)
+    train, val, test, note = three_way_split(n, data, None)
     x = (images.astype(np.float32) / 255.0)[..., None]
     return Dataset(x[train], keypoints[train], x[val], keypoints[val], len(KEYPOINT_COLUMNS),
-                   tuple(KEYPOINT_COLUMNS), str(path))
+                   tuple(KEYPOINT_COLUMNS), str(path), x_test=x[test], y_test=keypoints[test], split_note=note)
 
 
-def _fer2013(
-    path: Path, seed: int, fraction: float, limit: int | None, cache_dir: Path | None
-) -> Dataset:
+def load_fer2013(data: Mapping[str, Any], path: Path | None, *, cache_dir: Path | None, **_: Any) -> Dataset:
+    """FER2013's own split when the file has Usage: Training to fit, PublicTest to validate,
+    PrivateTest to test; rows of a Usage never reach another split."""
     from hpo.data.fer2013 import EMOTIONS, read_fer2013_csv
 
+    assert path is not None
     images, labels, usage = read_fer2013_csv(path, cache_dir=cache_dir)
-    n = _limit(len(images), limit)
+    n = _limit(len(images), data.get("limit"))
     images, labels = images[:n], labels[:n]
     x = (images.astype(np.float32) / 255.0)[..., None]
-    if usage is not None and (usage[:n] == "PublicTest").any() and (usage[:n] == "Training").any():
-        # FER2013's own split: Training to fit, PublicTest to validate; PrivateTest stays unseen.
-        train, val = np.flatnonzero(usage[:n] == "Training"), np.flatnonzero(usage[:n] == "PublicTest")
+    if usage is None:
+        train, val, test, note = three_way_split(n, data, labels)
+        note = f"no Usage column: {note}"
     else:
-        train, val = _split(n, fraction, seed, labels)
-    return Dataset(x[train], labels[train], x[val], labels[val], len(EMOTIONS), tuple(EMOTIONS),
-                   str(path))
+        usage = usage[:n]
+        train, val, test = (np.flatnonzero(usage == u) for u in ("Training", "PublicTest", "PrivateTest"))
+        note = f"Usage: Training {len(train)} train, PublicTest {len(val)} validation, PrivateTest {len(test)} test"
+        if not len(train):
+            raise DataError(f"{path}: no Usage=Training rows to train on")
+        if not len(val):
+            # Validation from Training only: PrivateTest (and PublicTest) rows never reach training.
+            seed, fraction = int(data.get("seed") or 0), float(data.get("validation_fraction") or 0.2)
+            keep, held = split_indices(len(train), fraction, seed, labels[train])
+            train, val = train[keep], train[held]
+            note += f" (no PublicTest rows: validation = seeded {fraction:.0%} of Training)"
+    return Dataset(x[train], labels[train], x[val], labels[val], len(EMOTIONS), tuple(EMOTIONS), str(path),
+                   x_test=x[test], y_test=labels[test], split_note=note)

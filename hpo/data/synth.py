@@ -9,8 +9,10 @@ can learn them, and a loader bug shows up as a model that cannot.
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
-from collections.abc import Iterable
+import zlib
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -244,6 +246,11 @@ _EXPRESSIONS = {
 
 def _fer_face(rng: np.random.Generator, emotion: int) -> np.ndarray:
     """One 48x48 face whose eyebrows and mouth show ``emotion``."""
+    return _fer_face_drawn(rng, emotion).canvas
+
+
+def _fer_face_drawn(rng: np.random.Generator, emotion: int) -> _Face:
+    """``_fer_face``'s drawing, returned as the ``_Face`` so more can be drawn on it in face coordinates."""
     f = _Face(rng, FER_SIZE, (24.0, 25.0), 1.0, max_degrees=8, shift=2)
     u = rng.uniform
     drop, lift, smile, (open_w, open_h), asym = _EXPRESSIONS[emotion]
@@ -270,4 +277,182 @@ def _fer_face(rng: np.random.Generator, emotion: int) -> np.ndarray:
         y = mouth_y - smile * (x / mouth_w) ** 2 - asym * np.clip(x / mouth_w, 0, None) ** 2
         line = np.stack([x, y], axis=1)
         f.fill(np.concatenate([line - [0, 0.9], (line + [0, 0.9])[::-1]]), ink)
+    return f
+
+
+# ---------------------------------------------------------------- image folders
+
+IMAGE_FOLDER_MARKER = ".hpo-synth"  # in a folder written by write_image_folder: it may be replaced
+# Expressions handed to class names that name none of their own, in this order.
+_SPARE_EMOTIONS = (3, 4, 5, 0, 2, 6, 1)
+_PLAIN_FACE = 6  # the expression of face / with_mask / without_mask classes: neutral
+
+
+def write_image_folder(
+    out: Path,
+    *,
+    classes: Sequence[str] | None = None,
+    per_class: int = 40,
+    size: tuple[int, int] = (48, 48),
+    rgb: bool = False,
+    seed: int = 0,
+    test_fraction: float = 0.2,
+) -> dict[str, int]:
+    """Write ``out/train/CLASS/*.png|jpg`` and ``out/test/CLASS/*`` (FER2013's image-folder layout).
+
+    Each class is drawn its own way: the FER emotion names (happy, sad, ...) as
+    faces showing that emotion; ``with_mask``/``without_mask`` (any spelling with
+    "mask") as faces with or without a mask over nose and mouth; ``face`` /
+    ``non-face`` as a face or a background of shapes; any other name gets an
+    expression no other class uses. Every third image is a JPEG, the rest PNG.
+    ``size`` is (height, width); ``rgb`` writes tinted 3-channel images.
+    The same arguments write the same bytes. The folder appears whole or not
+    at all (written beside ``out``, then renamed); an ``out`` that exists, is
+    not empty and was not written by this function raises ``FileExistsError``.
+    Returns the number of images per split: ``{"train": N, "test": M}``.
+    """
+    from PIL import Image
+
+    names = ["happy", "sad"] if classes is None else [str(c) for c in classes]
+    if not names or len(set(names)) != len(names) or any(
+        not n or n.startswith(".") or "/" in n or "\\" in n or n in (".", "..") for n in names
+    ):
+        raise ValueError(f"classes: must be distinct folder names, got {names!r}")
+    if per_class < 2 or not 0 < test_fraction < 1:
+        raise ValueError("per_class must be >= 2 and test_fraction in (0, 1)")
+    if len(size) != 2 or min(size) < 8:
+        raise ValueError(f"size: must be (height, width) of at least 8 pixels, got {size!r}")
+    out = Path(out)
+    _check_replaceable(out)
+    draws = _class_drawings(names)
+    n_test = min(max(1, round(per_class * test_fraction)), per_class - 1)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    counts = {"train": 0, "test": 0}
+    try:
+        tmp.mkdir(parents=True)
+        for name, draw in zip(names, draws, strict=True):
+            rng = np.random.default_rng([seed, zlib.crc32(name.encode("utf-8"))])
+            canvases = np.stack([draw(rng) for _ in range(per_class)])
+            pixels = _finish(canvases, rng)
+            red = rng.uniform(0.85, 1.0, size=per_class)  # skin-like tints: red > green > blue
+            green = red * rng.uniform(0.72, 0.92, size=per_class)
+            tints = np.stack([red, green, green * rng.uniform(0.65, 0.95, size=per_class)], axis=1)
+            for i in range(per_class):
+                split = "train" if i < per_class - n_test else "test"
+                folder = tmp / split / name
+                folder.mkdir(parents=True, exist_ok=True)
+                image = Image.fromarray(pixels[i], mode="L")
+                if (image.height, image.width) != tuple(size):
+                    image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+                if rgb:
+                    grey = np.asarray(image, dtype=np.float32)[..., None]
+                    image = Image.fromarray(np.clip(np.rint(grey * tints[i]), 0, 255).astype(np.uint8), mode="RGB")
+                if i % 3 == 2:
+                    image.save(folder / f"{name}_{i:04d}.jpg", quality=95)
+                else:
+                    image.save(folder / f"{name}_{i:04d}.png")
+                counts[split] += 1
+        (tmp / IMAGE_FOLDER_MARKER).write_text(
+            f"written by hpo.data.synth.write_image_folder: classes={names} per_class={per_class} size={list(size)} "
+            f"rgb={rgb} seed={seed} test_fraction={test_fraction}\n")
+        _move_into_place(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return counts
+
+
+def _check_replaceable(out: Path) -> None:
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise FileExistsError(f"{out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / IMAGE_FOLDER_MARKER).is_file():
+        raise FileExistsError(f"{out}: folder exists, is not empty and was not written by hpo; choose another --out")
+
+
+def _move_into_place(tmp: Path, out: Path) -> None:
+    _check_replaceable(out)
+    if out.is_dir() and not any(out.iterdir()):
+        out.rmdir()
+    if not out.exists():
+        os.rename(tmp, out)
+        return
+    old = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.old")
+    os.rename(out, old)  # a previous synthetic folder: swap, then delete it
+    os.rename(tmp, out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _class_drawings(names: Sequence[str]) -> list[Callable[[np.random.Generator], np.ndarray]]:
+    """One drawing function per class name (48x48 float canvas, 0-255): distinct, and learnable."""
+    emotions = {e.lower(): i for i, e in enumerate(EMOTIONS)}
+    plan: list[tuple[str, int]] = []
+    for name in names:
+        key = "".join(ch for ch in name.lower() if ch.isalnum())
+        if key in emotions:
+            plan.append(("emotion", emotions[key]))
+        elif "mask" in key:
+            plan.append(("unmasked" if key.startswith(("without", "no", "un")) else "masked", 0))
+        elif key in ("nonface", "noface", "notface", "notaface", "background"):
+            plan.append(("nonface", 0))
+        elif key in ("face", "faces"):
+            plan.append(("face", 0))
+        else:
+            plan.append(("spare", 0))
+    used = {e for kind, e in plan if kind == "emotion"}
+    if any(kind in ("face", "masked", "unmasked") for kind, _ in plan):
+        used.add(_PLAIN_FACE)
+    spare = iter(e for e in _SPARE_EMOTIONS if e not in used)
+    draws: list[Callable[[np.random.Generator], np.ndarray]] = []
+    for kind, emotion in plan:
+        if kind == "spare":
+            emotion = next(spare, -1)
+            if emotion < 0:
+                raise ValueError(f"classes: at most {len(_SPARE_EMOTIONS)} classes without a drawing of their own")
+            kind = "emotion"
+        draws.append(_drawing(kind, emotion))
+    return draws
+
+
+def _drawing(kind: str, emotion: int) -> Callable[[np.random.Generator], np.ndarray]:
+    def draw(rng: np.random.Generator) -> np.ndarray:
+        if kind == "emotion":
+            return _fer_face(rng, emotion)
+        if kind == "nonface":
+            return _shapes(rng)
+        f = _fer_face_drawn(rng, _PLAIN_FACE)
+        if kind == "masked":
+            _mask(f, rng)
+        return f.canvas
+
+    return draw
+
+
+def _mask(f: _Face, rng: np.random.Generator) -> None:
+    """A surgical mask over nose and mouth, with its ear loops, in face coordinates."""
+    u = rng.uniform
+    fx, fy = np.rint(f.to_pixels(np.array([0.0, -15.0]))).astype(int)  # the forehead: skin
+    skin = float(f.canvas[np.clip(fy, 0, f.size - 1), np.clip(fx, 0, f.size - 1)])
+    # Mostly pale, sometimes black; always well apart from the skin it covers.
+    level = min(skin + u(45, 80), 252.0) if rng.random() < 0.8 else max(skin - u(85, 110), 5.0)
+    top, bottom, half = u(1.0, 3.0), u(16.0, 18.5), u(12.0, 14.5)
+    x = np.linspace(-half, half, 15)
+    upper = np.stack([x, top - 1.5 * (1 - (x / half) ** 2)], axis=1)  # rises over the nose
+    lower = np.stack([x, bottom - 3.0 * (x / half) ** 2], axis=1)[::-1]  # rounded chin
+    f.fill(np.concatenate([upper, lower]), level)
+    for s in (1.0, -1.0):
+        f.fill(_bar(np.array([s * half, top + 1]), np.array([s * (half + 4), -3.0]), 0.5), level - 15)
+        f.fill(_bar(np.array([s * half, bottom - 4]), np.array([s * (half + 4), 2.0]), 0.5), level - 15)
+    for y in (top + 4, top + 8):  # pleats
+        f.fill(_bar(np.array([-half + 1, y]), np.array([half - 1, y]), 0.35), level - 30)
+
+
+def _shapes(rng: np.random.Generator) -> np.ndarray:
+    """A 48x48 scene with no face: a few random discs and bars on a shaded background."""
+    f = _Face(rng, FER_SIZE, (24.0, 24.0), 1.0, max_degrees=180, shift=6)
+    u = rng.uniform
+    for _ in range(int(rng.integers(3, 7))):
+        if rng.random() < 0.5:
+            f.dot(u(-20, 20, size=2), u(2, 7), u(20, 240))
+        else:
+            f.fill(_bar(u(-22, 22, size=2), u(-22, 22, size=2), u(0.8, 3)), u(20, 240))
     return f.canvas

@@ -26,9 +26,10 @@ def _kp(path: Path, **data: object) -> dict:
 def test_mask_keeps_every_row_and_drop_only_complete_ones(keypoints_csv: Path, tmp_path: Path) -> None:
     masked = load_dataset(_kp(keypoints_csv, missing_keypoints="mask"), cache_dir=tmp_path)
     dropped = load_dataset(_kp(keypoints_csv, missing_keypoints="drop"), cache_dir=tmp_path)
-    assert len(masked.x_train) + len(masked.x_val) == 120
+    assert len(masked.x_train) + len(masked.x_val) + len(masked.x_test) == 120
+    assert len(masked.x_test) == 12  # data.test_fraction 0.1, held out before validation
     assert np.isnan(masked.y_train).any()
-    complete = len(dropped.x_train) + len(dropped.x_val)
+    complete = len(dropped.x_train) + len(dropped.x_val) + len(dropped.x_test)
     assert 10 <= complete < 120
     assert not np.isnan(dropped.y_train).any() and not np.isnan(dropped.y_val).any()
     assert masked.x_train.shape[1:] == (96, 96, 1) and masked.x_train.dtype == np.float32
@@ -39,7 +40,8 @@ def test_split_is_seeded_and_limit_applies(keypoints_csv: Path, tmp_path: Path) 
     a = load_dataset(_kp(keypoints_csv, limit=40), cache_dir=tmp_path)
     b = load_dataset(_kp(keypoints_csv, limit=40), cache_dir=tmp_path)
     c = load_dataset(_kp(keypoints_csv, limit=40, seed=7), cache_dir=tmp_path)
-    assert len(a.x_train) + len(a.x_val) == 40
+    assert len(a.x_train) + len(a.x_val) + len(a.x_test) == 40
+    assert np.array_equal(a.y_test, b.y_test, equal_nan=True)
     assert np.array_equal(a.y_val, b.y_val, equal_nan=True)
     assert not np.array_equal(a.y_val, c.y_val, equal_nan=True)
 
@@ -54,11 +56,15 @@ def test_data_override_and_missing_file(tmp_path: Path, keypoints_csv: Path) -> 
 def test_bundled_sets_are_real_and_stratified() -> None:
     digits = load_dataset({"format": "digits", "validation_fraction": 0.2})
     assert digits.x_train.shape[1:] == (8, 8, 1) and digits.n_outputs == 10
-    assert len(digits.x_train) + len(digits.x_val) == 1797
-    assert set(np.unique(digits.y_val)) == set(range(10))
+    assert len(digits.x_train) + len(digits.x_val) + len(digits.x_test) == 1797
+    assert set(np.unique(digits.y_val)) == set(range(10)) == set(np.unique(digits.y_test))
+    # No image in two splits: the test rows are held out before validation is drawn.
+    flat = {s: {x.tobytes() for x in getattr(digits, f"x_{s}")} for s in ("train", "val", "test")}
+    assert not flat["test"] & (flat["train"] | flat["val"])
     faces = load_dataset({"format": "lfw_subset", "validation_fraction": 0.25})
     assert faces.x_train.shape[1:] == (25, 25, 1) and faces.labels == ("non-face", "face")
-    assert np.bincount(faces.y_val).tolist() == [25, 25]
+    assert np.bincount(faces.y_test).tolist() == [10, 10]
+    assert np.bincount(faces.y_val).tolist() == [23, 22] or np.bincount(faces.y_val).tolist() == [22, 23]
 
 
 def test_fer2013_uses_its_own_usage_split(tmp_path: Path) -> None:
@@ -67,3 +73,24 @@ def test_fer2013_uses_its_own_usage_split(tmp_path: Path) -> None:
     data = load_dataset({"format": "fer2013", "path": str(path), "validation_fraction": 0.2})
     assert data.x_train.shape[1:] == (48, 48, 1) and data.n_outputs == 7
     assert 0 < len(data.x_val) < len(data.x_train) < 200  # PrivateTest rows held out
+    assert len(data.x_train) + len(data.x_val) + len(data.x_test) == 200
+    assert data.split_note.startswith("Usage: Training")
+
+
+def test_fer2013_private_test_rows_never_reach_training(tmp_path: Path) -> None:
+    """A file with Training and PrivateTest rows only: validation comes from Training."""
+    import pandas as pd
+
+    full = tmp_path / "full.csv"
+    write_fer2013_csv(full, 300, seed=1)
+    frame = pd.read_csv(full)
+    frame = frame[frame["Usage"] != "PublicTest"]
+    path = tmp_path / "no_public.csv"
+    frame.to_csv(path, index=False)
+    data = load_dataset({"format": "fer2013", "path": str(path), "validation_fraction": 0.2})
+    private = int((frame["Usage"] == "PrivateTest").sum())
+    assert private > 0 and len(data.x_test) == private
+    assert len(data.x_train) + len(data.x_val) == int((frame["Usage"] == "Training").sum())
+    seen = {x.tobytes() for x in np.concatenate([data.x_train, data.x_val])}
+    assert not seen & {x.tobytes() for x in data.x_test}
+    assert "no PublicTest rows" in data.split_note
