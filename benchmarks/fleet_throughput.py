@@ -41,10 +41,11 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import cpu_ticks, record  # noqa: E402
 
+from hpo.record import SURPLUS_ATTR  # noqa: E402
 from hpo.space import load_spec, suggest  # noqa: E402
 from hpo.storage import open_storage  # noqa: E402
 from hpo.study import create_study  # noqa: E402
-from hpo.worker import SURPLUS_ATTR, run_worker  # noqa: E402
+from hpo.worker import run_worker  # noqa: E402
 
 DIGITS = Path(__file__).resolve().parent.parent / "search_spaces" / "digits.yaml"
 STUDY = "fleet"

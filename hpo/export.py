@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from hpo import __version__
 from hpo.errors import ConfigError, HpoError
+from hpo.record import BASELINE_ATTR, BEST_EPOCH_ATTR, SHA_ATTR, SPEC_ATTR, fixed_values
 from hpo.space import full_params, spec_from_dict
-from hpo.study import BASELINE_ATTR, SHA_ATTR, SPEC_ATTR, pinned_spec
+from hpo.study import pinned_spec
 
 if TYPE_CHECKING:
     import optuna
@@ -37,14 +38,14 @@ def best_config(storage: optuna.storages.BaseStorage, name: str) -> dict[str, An
             f"study {name!r} has no completed trial yet; run `hpo worker --study {name}` first"
         ) from e
     keras_version, _, backend = str(best.user_attrs.get("keras", "")).partition("/")
-    epochs = best.user_attrs.get("best_epoch")
+    epochs = best.user_attrs.get(BEST_EPOCH_ATTR)
     return {
         "study": name,
         "task": spec.task,
         "metric": spec.metric,
         "direction": spec.direction,
         "value": best.value,
-        "params": full_params(spec, {**best.user_attrs.get("hpo:fixed", {}), **best.params}),
+        "params": full_params(spec, {**fixed_values(best), **best.params}),
         "searched_params": best.params,
         "trial": best.number,
         # Train the final model for as many epochs as the best trial needed to peak.

@@ -24,12 +24,19 @@ from optuna_integration import KerasPruningCallback
 
 from hpo.data.datasets import Dataset
 from hpo.errors import TrialError
+from hpo.record import (
+    BEST_EPOCH_ATTR,
+    CHECKPOINT_ATTR,
+    EPOCHS_ATTR,
+    FAIL_REASON_ATTR,
+    PARAM_COUNT_ATTR,
+    RESUMED_ATTR,
+    VAL_METRICS_ATTR,
+    WALL_SECONDS_ATTR,
+)
 from hpo.space import StudySpec, suggest
 from hpo.storage import storage_errors
 from hpo.training import EpochRecorder, fit
-
-CHECKPOINT_ATTR = "hpo:checkpoint"
-RESUMED_ATTR = "resumed_from_epoch"
 
 
 class Checkpointer(keras.callbacks.Callback):
@@ -133,7 +140,7 @@ class Objective:
                 checkpointer.discard()
             raise
         except TrialError as e:
-            trial.set_user_attr("fail_reason", str(e)[:500])
+            trial.set_user_attr(FAIL_REASON_ATTR, str(e)[:500])
             raise
         except storage_errors():
             raise  # the database, not this configuration: the worker waits for it and requeues
@@ -142,7 +149,7 @@ class Objective:
             # error) fails this trial only; the worker goes on with the next.
             text = str(e).strip()
             reason = f"{type(e).__name__}: {text.splitlines()[0] if text else ''}"[:500]
-            trial.set_user_attr("fail_reason", reason)
+            trial.set_user_attr(FAIL_REASON_ATTR, reason)
             raise TrialError(reason) from e
         else:
             if checkpointer is not None:
@@ -164,17 +171,17 @@ def _record_metrics(trial: optuna.Trial, history: dict[str, list[float]], record
     step = best - offset
     values = {k: round(v[step], 6) for k, v in history.items() if k.startswith("val_") and 0 <= step < len(v)}
     if values:
-        trial.set_user_attr("val_metrics", values)
+        trial.set_user_attr(VAL_METRICS_ATTR, values)
 
 
 def _record(trial: optuna.Trial, recorder: EpochRecorder, started: float) -> None:
     attrs: dict[str, Any] = {
-        "wall_seconds": round(time.perf_counter() - started, 3),
-        "epochs": len(recorder.values),
+        WALL_SECONDS_ATTR: round(time.perf_counter() - started, 3),
+        EPOCHS_ATTR: len(recorder.values),
     }
     if recorder.best_epoch is not None:
-        attrs["best_epoch"] = recorder.best_epoch
+        attrs[BEST_EPOCH_ATTR] = recorder.best_epoch
     if recorder.param_count is not None:
-        attrs["param_count"] = recorder.param_count
+        attrs[PARAM_COUNT_ATTR] = recorder.param_count
     for key, value in attrs.items():
         trial.set_user_attr(key, value)

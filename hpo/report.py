@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hpo.errors import ConfigError, HpoError
-from hpo.study import BASELINE_ATTR, pinned_spec
+from hpo.record import BASELINE_ATTR, EPOCHS_ATTR, RUN_ATTRS, WALL_SECONDS_ATTR
+from hpo.study import pinned_spec
 
 if TYPE_CHECKING:
     import optuna
@@ -174,7 +175,7 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
 def _top_trials(study: optuna.Study, done: list[Any], direction: str) -> str:
     ranked = sorted(done, key=lambda t: t.value, reverse=direction == "maximize")[:10]
     params = sorted({k for t in ranked for k in t.params})
-    attrs = ["epochs", "best_epoch", "wall_seconds", "param_count"]
+    attrs = list(RUN_ATTRS)
     rows = [[t.number, f"{t.value:.6g}", "yes" if BASELINE_ATTR in t.user_attrs else "",
              *[_fmt(t.params.get(p, "")) for p in params], *[_fmt(t.user_attrs.get(a, "")) for a in attrs]]
             for t in ranked]
@@ -188,11 +189,11 @@ def _fmt(value: Any) -> str:
 
 def _compute(trials: list[Any], max_epochs: int) -> str:
     finished = [t for t in trials if t.state.name in ("COMPLETE", "PRUNED")]
-    trained = sum(int(t.user_attrs.get("epochs", 0)) for t in finished)
+    trained = sum(int(t.user_attrs.get(EPOCHS_ATTR, 0)) for t in finished)
     unpruned = max_epochs * len(finished)
     wall: dict[str, float] = {}
     for t in trials:
-        wall[t.state.name] = wall.get(t.state.name, 0.0) + float(t.user_attrs.get("wall_seconds", 0.0))
+        wall[t.state.name] = wall.get(t.state.name, 0.0) + float(t.user_attrs.get(WALL_SECONDS_ATTR, 0.0))
     ratio = trained / unpruned if unpruned else 0.0
     rows: list[list[Any]] = [["epochs trained (finished trials)", trained],
             ["epochs without pruning (same trials x max_epochs)", unpruned],

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from hpo.record import CHANGES_ATTR
 from hpo.storage import count_states
-from hpo.study import CHANGES_ATTR, pinned_spec
+from hpo.study import pinned_spec
 
 if TYPE_CHECKING:
     import optuna
@@ -143,6 +144,6 @@ def _duration(seconds: float) -> str:
 
 def hpo_studies(storage: optuna.storages.BaseStorage) -> list[str]:
     """Studies created by hpo (a shared database may hold plain Optuna ones too)."""
-    from hpo.study import SPEC_ATTR
+    from hpo.record import SPEC_ATTR
 
     return sorted(s.study_name for s in storage.get_all_studies() if SPEC_ATTR in s.user_attrs)

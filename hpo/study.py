@@ -14,16 +14,13 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from hpo.errors import SpecDriftError, StorageError, StudyNotFoundError
+from hpo.record import BASELINE_ATTR, CHANGES_ATTR, SHA_ATTR, SPEC_ATTR
 from hpo.space import StudySpec, grid_search_space, spec_from_dict
 from hpo.storage import _first_line, storage_errors
 
 if TYPE_CHECKING:
     import optuna
 
-SPEC_ATTR = "hpo:spec"
-SHA_ATTR = "hpo:spec_sha256"
-BASELINE_ATTR = "hpo:baseline"
-CHANGES_ATTR = "hpo:changes"  # [{at, changes: [key path (old -> new)]}]: how the study grew
 # Top-level spec keys an existing study may change: more trials or epochs, other sampler or
 # pruner settings. Anything else would make earlier trials incomparable.
 GROWABLE = ("budget", "sampler", "pruner")

@@ -23,6 +23,16 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from hpo.errors import ConfigError, StorageError, StudyNotFoundError, TrialError
+from hpo.record import (
+    BASELINE_ATTR,
+    CHECKPOINT_ATTR,
+    FINISHED,
+    LIVE,
+    REQUEUED_ATTR,
+    SPEC_ATTR,
+    SURPLUS_ATTR,
+    fail_reason,
+)
 from hpo.space import StudySpec, load_spec
 from hpo.storage import (
     _first_line,
@@ -33,17 +43,13 @@ from hpo.storage import (
     sqlite_path,
     storage_errors,
 )
-from hpo.study import BASELINE_ATTR, SPEC_ATTR, create_study, open_study, pinned_spec, reconcile
+from hpo.study import create_study, open_study, pinned_spec, reconcile
 
 if TYPE_CHECKING:
     import optuna
 
     from hpo.progress import Progress
 
-SURPLUS_ATTR = "hpo:surplus"
-REQUEUED_ATTR = "hpo:requeued_from"
-FINISHED = ("COMPLETE", "PRUNED")
-LIVE = ("COMPLETE", "PRUNED", "RUNNING", "WAITING")
 
 @dataclass(frozen=True)
 class WorkerContext:
@@ -58,7 +64,6 @@ class WorkerContext:
 
 # (spec, --data path, worker context) -> objective
 ObjectiveFactory = Callable[[StudySpec, "str | None", WorkerContext], Callable[["optuna.Trial"], float]]
-CHECKPOINT_ATTR = "hpo:checkpoint"  # hpo.objective's; repeated here so the loop needs no Keras
 
 
 class BudgetReached(Exception):
@@ -425,7 +430,7 @@ def _trial_line(study: optuna.Study, t: optuna.trial.FrozenTrial, spec: StudySpe
         step = max(t.intermediate_values)
         value = f"{spec.metric}={t.intermediate_values[step]:.4g} at epoch {step}"
     if t.state.name == "FAIL":
-        value = str(t.user_attrs.get("fail_reason", "failed"))
+        value = fail_reason(t)
     try:
         top = study.best_trial  # one query; best_value would run it again
         best = f"best {top.value:.4g} (#{top.number})"

@@ -154,7 +154,8 @@ def test_keras_tuner_code_runs_unchanged_with_its_conditional_scopes(code_dir: P
     assert "model_type" in page and "lr" in page
 
 
-def test_image_folders_with_png_and_jpeg(tmp_path: Path, storage_url: str) -> None:
+def test_image_folders_with_png_and_jpeg(tmp_path: Path) -> None:
+    storage_url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     synth = run_hpo("data", "synth", "image-folder", "--out", str(tmp_path / "faces"), "--per-class", "30",
                     "--size", "24", "24", cwd=tmp_path)
     assert synth.returncode == 0, synth.stderr
@@ -279,8 +280,13 @@ def test_bad_code_and_data_are_one_line_and_change_nothing(case: str, code_dir: 
         body["task"] = "regression"
         body["objective"] = {"metric": "val_rmse"}
     url = f"sqlite:///{code_dir / 'db.sqlite'}"
-    run_hpo("create", "--study", "other", "--space", str(_study(code_dir, "other", params={"filters": 4})),
-            "--storage", url, cwd=code_dir)
+    from hpo.space import load_spec
+    from hpo.storage import open_storage
+    from hpo.study import create_study
+
+    storage = open_storage(url)  # a database with a study in it, to see that nothing changes
+    create_study(storage, load_spec(_study(code_dir, "other", params={"filters": 4})))
+    storage.engine.dispose()
     before = db_snapshot(url)
     space = _study(code_dir, "bad", **body)
     proc = run_hpo("worker", "--study", "bad", "--space", str(space), "--storage", url, cwd=code_dir)

@@ -6,9 +6,10 @@ import optuna
 import pytest
 
 from hpo.errors import SpecDriftError, StudyNotFoundError
+from hpo.record import SHA_ATTR
 from hpo.space import spec_from_dict, suggest
 from hpo.storage import count_states, open_storage, redact, resolve_url
-from hpo.study import SHA_ATTR, create_study, open_study, pinned_spec
+from hpo.study import create_study, open_study, pinned_spec
 from hpo.worker import run_worker
 
 

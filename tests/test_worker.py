@@ -12,7 +12,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from hpo.worker import SURPLUS_ATTR
+from hpo.record import SURPLUS_ATTR
 from tests.conftest import HPO, run_hpo, study_trials, tiny_space
 
 _trials = study_trials

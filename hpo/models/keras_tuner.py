@@ -23,12 +23,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from hpo.errors import ConfigError, HpoError
+from hpo.record import FIXED_ATTR
 
 if TYPE_CHECKING:
     import optuna
 
 SUPPORTED = "Int, Float, Choice, Boolean, Fixed, conditional_scope, get, values, is_active"
-FIXED_ATTR = "hpo:fixed"  # trial user attr: {name: value} of Fixed and overridden hyperparameters
+
 _SAMPLINGS = ("linear", "log")
 _LOG_STEP_TOLERANCE = 1e-8  # keras_tuner's, so log(max/min, step) = 3.9999999 still counts 4 steps
 
