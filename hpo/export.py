@@ -133,7 +133,9 @@ def train_from_config(
     import_keras_quietly()
     from hpo.training import fit
 
-    result = fit(spec, config["params"], dataset, epochs=n_epochs)
+    # The seed the trial trained with, so the final model repeats the run that was measured.
+    seed = (int(spec.sampler.get("seed") or 0) + int(config.get("trial") or 0)) % 2**31
+    result = fit(spec, config["params"], dataset, epochs=n_epochs, seed=seed)
     final = {k: v[-1] for k, v in result.history.items()}
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.stem}.tmp.keras")
