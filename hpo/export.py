@@ -140,7 +140,10 @@ def train_from_config(
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.stem}.tmp.keras")
     try:
-        result.model.save(tmp)
+        # Saved uncompiled: hpo's losses and metrics stay behind, so plain Keras loads the file.
+        import keras
+
+        keras.Model(result.model.inputs, result.model.outputs, name=result.model.name).save(tmp)
         os.replace(tmp, out)
     except OSError as e:
         tmp.unlink(missing_ok=True)
