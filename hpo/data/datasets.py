@@ -79,16 +79,20 @@ def three_way_split(
 
 
 def split_indices(
-    n: int, fraction: float, seed: int, stratify: np.ndarray | None, key: str = "data.validation_fraction"
+    n: int, fraction: float, seed: int, stratify: np.ndarray | None, key: str = "data.validation_fraction",
+    what: str = "rows",
 ) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded split of ``range(n)`` into (kept, held out), both sorted; ``key`` names the option in errors.
+    Every loader's splits go through here."""
     from sklearn.model_selection import train_test_split
 
     index = np.arange(n)
     try:
-        train, val = train_test_split(index, test_size=fraction, random_state=seed, stratify=stratify)
-    except ValueError as e:  # too few rows (per class) for the split asked for
-        raise DataError(f"{key}: cannot split {n} rows: {' '.join(str(e).split())}") from e
-    return np.sort(train), np.sort(val)
+        kept, held = train_test_split(index, test_size=fraction, random_state=seed, stratify=stratify)
+    except ValueError as e:  # too few rows (per class) for the fraction asked for
+        how = " stratified by class" if stratify is not None else ""
+        raise DataError(f"{key}: cannot hold out {fraction:g} of {n} {what}{how}: {' '.join(str(e).split())}") from e
+    return np.sort(kept), np.sort(held)
 
 
 def _limit(n: int, limit: int | None) -> int:

@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 
 from hpo.data.cache import CACHE_FORMAT_VERSION, cached_arrays_keyed
-from hpo.data.datasets import Dataset
-from hpo.data.npz import SplitOptions, hold_out, percent
+from hpo.data.datasets import Dataset, split_indices
+from hpo.data.npz import SplitOptions, percent
 from hpo.errors import DataError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
@@ -269,7 +269,7 @@ def _dataset(listing: Listing, arrays: Mapping[str, np.ndarray], opts: Options) 
         assert test is not None
         notes.append(f"test = {folders[TEST]} ({len(test)} images)")
     elif so.test_fraction > 0:
-        kept, held = hold_out(len(pool), so.test_fraction, so.seed, labels[pool], "data.test_fraction")
+        kept, held = split_indices(len(pool), so.test_fraction, so.seed, labels[pool], "data.test_fraction")
         test, pool = pool[held], pool[kept]
         notes.append(f"test = seeded stratified {percent(so.test_fraction)} of {folders[TRAIN]} ({len(held)} images)")
     else:
@@ -279,7 +279,7 @@ def _dataset(listing: Listing, arrays: Mapping[str, np.ndarray], opts: Options) 
         val = _balanced(np.flatnonzero(split == VALIDATION), labels, opts, group=VALIDATION)
         notes.append(f"validation = {folders[VALIDATION]} ({len(val)} images)")
     else:
-        kept, held = hold_out(len(pool), so.validation_fraction, so.seed, labels[pool], "data.validation_fraction")
+        kept, held = split_indices(len(pool), so.validation_fraction, so.seed, labels[pool], "data.validation_fraction")
         of = "the rest" if flat and test is not None else str(folders[TRAIN])
         notes.append(f"validation = seeded stratified {percent(so.validation_fraction)} of {of} ({len(held)} "
                      f"of {len(pool)} images)")

@@ -8,8 +8,8 @@ class for classification), then validation (``data.validation_fraction``) from
 the rest.
 
 ``dataset_from_arrays`` is also what a user's loader (``hpo.data.user_loader``)
-goes through, so both give the same checks and the same messages; ``hold_out``
-and ``SplitOptions`` are shared with the image-folder loader.
+goes through, so both give the same checks and the same messages; ``SplitOptions``
+is shared with the image-folder loader.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from hpo.data.datasets import Dataset
+from hpo.data.datasets import Dataset, split_indices
 from hpo.errors import DataError
 
 PAIRS = (("x", "y"), ("x_val", "y_val"), ("x_test", "y_test"))
@@ -48,22 +48,6 @@ class SplitOptions:
         if isinstance(test, bool) or not isinstance(test, int | float) or not 0 <= test < 1 or val + test >= 1:
             raise DataError(f"data.test_fraction: must be a number in [0, 1) leaving rows to train on, got {test!r}")
         return cls(int(seed or 0), float(val), float(test))
-
-
-def hold_out(
-    n: int, fraction: float, seed: int, stratify: np.ndarray | None, key: str, what: str = "images"
-) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded split of ``range(n)`` into (kept, held out), both sorted; ``key`` names the option in errors."""
-    from sklearn.model_selection import train_test_split
-
-    index = np.arange(n)
-    try:
-        kept, held = train_test_split(index, test_size=fraction, random_state=seed, stratify=stratify)
-    except ValueError as e:  # too few rows (per class) for the fraction asked for
-        how = " stratified by class" if stratify is not None else ""
-        detail = " ".join(str(e).split())
-        raise DataError(f"{key}: cannot hold out {fraction:g} of {n} {what}{how}: {detail}") from e
-    return np.sort(kept), np.sort(held)
 
 
 def percent(fraction: float) -> str:
@@ -202,7 +186,7 @@ def _assemble(
     if test is not None:
         notes.append(f"test = {test.xname} ({len(test.x)} images)")
     elif opts.test_fraction > 0:
-        kept, held = hold_out(len(pool.x), opts.test_fraction, opts.seed, pool.y if classify else None,
+        kept, held = split_indices(len(pool.x), opts.test_fraction, opts.seed, pool.y if classify else None,
                               "data.test_fraction")
         test, pool = pool.take(held), pool.take(kept)
         notes.append(f"test = seeded {how}{percent(opts.test_fraction)} of {pool.xname} ({len(held)} images)")
@@ -212,7 +196,7 @@ def _assemble(
     if val is not None:
         notes.append(f"validation = {val.xname} ({len(val.x)} images)")
     else:
-        kept, held = hold_out(len(pool.x), opts.validation_fraction, opts.seed, pool.y if classify else None,
+        kept, held = split_indices(len(pool.x), opts.validation_fraction, opts.seed, pool.y if classify else None,
                               "data.validation_fraction")
         rest = "the rest" if "x_test" not in splits and opts.test_fraction > 0 else pool.xname
         val, pool = pool.take(held), pool.take(kept)
