@@ -113,6 +113,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", metavar="PATH", help="data file on this machine (overrides data.path)")
     p.add_argument("--epochs", type=_positive_int, metavar="N",
                    help="epochs to train (default: the best trial's best epoch + 1)")
+    p.add_argument("--no-refit", dest="refit", action="store_false",
+                   help="train on the train split only and report the validation score (default: refit on "
+                        "train + validation)")
+    p.add_argument("--top", type=_positive_int, default=1, metavar="K",
+                   help="train the K best distinct trials and save one model that averages them")
+    p.add_argument("--tta", choices=("none", "flip"), default="none",
+                   help="flip: average each prediction with the one on the mirrored image")
+
+    p = sub.add_parser("evaluate", help="score a trained model on the test split no trial saw")
+    p.add_argument("--model", required=True, metavar="FILE", help=".keras file from hpo train")
+    p.add_argument("--data", metavar="PATH", help="data file on this machine (default: the one it trained on)")
+    p.add_argument("--out", required=True, metavar="DIR", help="directory for evaluation.json, index.html, PNGs")
+
+    p = sub.add_parser("predict", help="predict on new images; CSV, or a Kaggle submission")
+    p.add_argument("--model", required=True, metavar="FILE", help=".keras file from hpo train")
+    p.add_argument("--input", required=True, nargs="+", metavar="PATH",
+                   help="Kaggle test.csv, a FER2013 CSV, an image folder, or image files")
+    p.add_argument("--out", required=True, metavar="FILE", help="predictions CSV (or the submission)")
+    p.add_argument("--kaggle-lookup", metavar="FILE",
+                   help="Kaggle IdLookupTable.csv: write the submission RowId,Location in its order")
 
     p = sub.add_parser("report", help="write a self-contained HTML report (and PNGs) of a study")
     p.add_argument("--study", required=True, metavar="NAME")
@@ -134,8 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("data", help="data utilities")
     data_sub = p.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
     synth = data_sub.add_parser("synth", help="write a synthetic file in a real data set's format")
-    synth.add_argument("format", choices=("keypoints", "fer2013", "image-folder"))
-    synth.add_argument("--rows", type=_positive_int, metavar="N", help="keypoints, fer2013: rows to write")
+    synth.add_argument("format", choices=("keypoints", "keypoints-test", "lookup", "fer2013", "image-folder"),
+                       help="keypoints: training.csv; keypoints-test: test.csv; lookup: IdLookupTable.csv")
+    synth.add_argument("--rows", type=_positive_int, metavar="N",
+                       help="keypoints, keypoints-test, fer2013: rows to write")
+    synth.add_argument("--test", metavar="FILE", help="lookup: the test.csv whose images the table asks about")
     synth.add_argument("--out", required=True, metavar="PATH", help="file (CSV formats) or folder (image-folder)")
     synth.add_argument("--seed", type=_non_negative(int), default=0, metavar="S")
     synth.add_argument("--classes", metavar="A,B", help="image-folder: class names (default happy,sad)")
@@ -185,9 +208,21 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "data":
         return _synth(args)
     if args.command == "train":
-        from hpo.export import train_from_config
+        from hpo.train import train_final
 
-        train_from_config(Path(args.config), Path(args.out), data_path=args.data, epochs=args.epochs)
+        train_final(Path(args.config), Path(args.out), data_path=args.data, epochs=args.epochs,
+                    refit=args.refit, top=args.top, tta=args.tta)
+        return 0
+    if args.command == "evaluate":
+        from hpo.evaluate import evaluate
+
+        evaluate(Path(args.model), Path(args.out), data_path=args.data)
+        return 0
+    if args.command == "predict":
+        from hpo.predict import predict
+
+        predict(Path(args.model), [Path(p) for p in args.input], Path(args.out),
+                kaggle_lookup=Path(args.kaggle_lookup) if args.kaggle_lookup else None)
         return 0
 
     url = resolve_url(args.storage)
@@ -350,6 +385,8 @@ def _synth(args: argparse.Namespace) -> int:
     from hpo.data import synth
 
     out = Path(args.out)
+    if args.test is not None and args.format != "lookup":
+        raise ConfigError(f"--test: only for lookup, not {args.format}")
     if args.format == "image-folder":
         if args.rows is not None:
             raise ConfigError("--rows: image-folder takes --per-class instead")
@@ -365,13 +402,27 @@ def _synth(args: argparse.Namespace) -> int:
             raise StorageError(f"--out: cannot write {out}: {e.strerror}") from e
         print(f"wrote {', '.join(f'{n} {k}' for k, n in counts.items())} images to {out}", file=sys.stderr)
         return 0
-    if args.rows is None:
-        raise ConfigError(f"--rows: required for {args.format}")
     if args.classes or args.rgb or args.per_class != 40 or tuple(args.size) != (48, 48):
         raise ConfigError(f"--classes/--per-class/--size/--rgb: only for image-folder, not {args.format}")
     if out.exists() and out.is_dir():
         raise ConfigError(f"--out: {out} is a directory; give a file name")
-    writer = synth.write_keypoints_csv if args.format == "keypoints" else synth.write_fer2013_csv
+    if args.format == "lookup":
+        if args.rows is not None:
+            raise ConfigError("--rows: lookup takes its images from --test")
+        if args.test is None:
+            raise ConfigError("--test: required for lookup: the test.csv (ImageId,Image) the table is for")
+        if out.resolve() == Path(args.test).resolve():
+            raise ConfigError(f"--out: {out} is the --test file; give the lookup table its own name")
+        try:
+            n = synth.write_lookup_csv(out, Path(args.test), seed=args.seed)
+        except OSError as e:
+            raise StorageError(f"--out: cannot write {out}: {e.strerror}") from e
+        print(f"wrote {n} rows of lookup data to {out}", file=sys.stderr)
+        return 0
+    if args.rows is None:
+        raise ConfigError(f"--rows: required for {args.format}")
+    writer = {"keypoints": synth.write_keypoints_csv, "keypoints-test": synth.write_keypoints_test_csv,
+              "fer2013": synth.write_fer2013_csv}[args.format]
     try:
         writer(out, args.rows, seed=args.seed)
     except OSError as e:

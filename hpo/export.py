@@ -1,4 +1,4 @@
-"""Best trial -> a self-describing JSON config; that JSON -> a trained Keras model.
+"""Best trial -> a self-describing JSON config (``hpo train`` turns it into a model: hpo.train).
 
 Exporting imports no Keras: it reads the study only.
 """
@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING, Any
 
 from hpo import __version__
 from hpo.errors import ConfigError, HpoError
-from hpo.record import BASELINE_ATTR, BEST_EPOCH_ATTR, SHA_ATTR, SPEC_ATTR, fixed_values
+from hpo.record import (
+    BASELINE_ATTR,
+    BEST_EPOCH_ATTR,
+    DATA_ATTR,
+    SHA_ATTR,
+    SPEC_ATTR,
+    fixed_values,
+    trivial_baseline,
+)
 from hpo.space import full_params, spec_from_dict
 from hpo.study import pinned_spec
 
@@ -38,6 +46,8 @@ def best_config(storage: optuna.storages.BaseStorage, name: str) -> dict[str, An
             f"study {name!r} has no completed trial yet; run `hpo worker --study {name}` first"
         ) from e
     keras_version, _, backend = str(best.user_attrs.get("keras", "")).partition("/")
+    data_record = study.user_attrs.get(DATA_ATTR) or {}
+    trivial = trivial_baseline(study.user_attrs)
     epochs = best.user_attrs.get(BEST_EPOCH_ATTR)
     return {
         "study": name,
@@ -45,6 +55,7 @@ def best_config(storage: optuna.storages.BaseStorage, name: str) -> dict[str, An
         "metric": spec.metric,
         "direction": spec.direction,
         "value": best.value,
+        # Exact values (not the 12-digit display form): the JSON reproduces the trial.
         "params": full_params(spec, {**fixed_values(best), **best.params}),
         "searched_params": best.params,
         "trial": best.number,
@@ -52,6 +63,12 @@ def best_config(storage: optuna.storages.BaseStorage, name: str) -> dict[str, An
         "epochs": int(epochs) + 1 if epochs is not None else spec.max_epochs,
         "baseline": best.user_attrs.get(BASELINE_ATTR),
         "data": dict(spec.data),
+        # The file the trials trained on (a worker's --data), and what a trivial predictor scores.
+        "data_file": data_record.get("file"),
+        "splits": data_record.get("splits"),
+        "trivial_baseline": trivial,
+        "beats_trivial": beats(best.value, trivial, spec.direction),
+        "ranked": ranked_trials(study, spec, limit=10),
         "spec_sha256": study.user_attrs.get(SHA_ATTR, spec.sha256),
         "spec": study.user_attrs.get(SPEC_ATTR),
         "versions": {
@@ -62,6 +79,37 @@ def best_config(storage: optuna.storages.BaseStorage, name: str) -> dict[str, An
         },
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+
+
+def beats(value: float | None, trivial: dict[str, Any] | None, direction: str) -> bool | None:
+    """Whether ``value`` is better than the trivial predictor's (None: not known)."""
+    from hpo.fmt import beats as better
+
+    return None if value is None or trivial is None else better(value, float(trivial["value"]), direction)
+
+
+def ranked_trials(study: optuna.Study, spec: Any, limit: int) -> list[dict[str, Any]]:
+    """The best completed trials with distinct params, best first: what `hpo train --top K` trains."""
+    import optuna
+
+    done = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+            if t.value is not None]
+    sign = 1.0 if spec.direction == "minimize" else -1.0
+    done.sort(key=lambda t: sign * float(t.value or 0.0))
+    seen: set[str] = set()
+    ranked: list[dict[str, Any]] = []
+    for t in done:
+        params = full_params(spec, {**fixed_values(t), **t.params})
+        key = json.dumps(params, sort_keys=True, default=str)
+        if key in seen:
+            continue  # a retry or a repeated baseline: the same model again adds nothing to an ensemble
+        seen.add(key)
+        epochs = t.user_attrs.get(BEST_EPOCH_ATTR)
+        ranked.append({"trial": t.number, "value": t.value, "params": params,
+                       "epochs": int(epochs) + 1 if epochs is not None else spec.max_epochs})
+        if len(ranked) == limit:
+            break
+    return ranked
 
 
 def _installed(package: str) -> str:
@@ -107,47 +155,3 @@ def read_config(path: Path) -> dict[str, Any]:
     if config.get("spec"):
         spec_from_dict(config["spec"], source=str(path), pinned=True)  # validates params against the model
     return config
-
-
-def train_from_config(
-    config_path: Path, out: Path, *, data_path: str | None = None, epochs: int | None = None,
-    log: Any = print,
-) -> dict[str, Any]:
-    """Train the exported configuration and save the model as ``.keras``."""
-    from hpo.data.cache import default_cache_dir
-    from hpo.data.datasets import load_dataset
-
-    config = read_config(config_path)
-    if out.suffix != ".keras":
-        raise ConfigError(f"--out: {out} must end in .keras (Keras 3's model format)")
-    n_epochs = int(epochs or config["epochs"])
-    if n_epochs < 1:
-        raise ConfigError(f"--epochs: must be >= 1, got {n_epochs}")
-    if not config.get("spec"):
-        raise ConfigError(f"{config_path}: has no spec; export it again with `hpo export`")
-    spec = spec_from_dict(config["spec"], source=str(config_path), pinned=True)
-    dataset = load_dataset(spec.data, path_override=data_path, cache_dir=default_cache_dir(),
-                           base_dir=spec.base_dir, task=spec.task)
-    from hpo.quiet import import_keras_quietly
-
-    import_keras_quietly()
-    from hpo.training import fit
-
-    # The seed the trial trained with, so the final model repeats the run that was measured.
-    seed = (int(spec.sampler.get("seed") or 0) + int(config.get("trial") or 0)) % 2**31
-    result = fit(spec, config["params"], dataset, epochs=n_epochs, seed=seed)
-    final = {k: v[-1] for k, v in result.history.items()}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.tmp.keras")
-    try:
-        # Saved uncompiled: hpo's losses and metrics stay behind, so plain Keras loads the file.
-        import keras
-
-        keras.Model(result.model.inputs, result.model.outputs, name=result.model.name).save(tmp)
-        os.replace(tmp, out)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise ConfigError(f"--out: cannot write {out}: {e.strerror}") from e
-    log(f"trained {n_epochs} epochs: {config['metric']}={final.get(config['metric'], float('nan')):.4g} "
-        f"(study best {config.get('value')}); saved {out}")
-    return final

@@ -24,6 +24,7 @@ from optuna_integration import KerasPruningCallback
 
 from hpo.data.datasets import Dataset
 from hpo.errors import TrialError
+from hpo.modelfile import save_model
 from hpo.record import (
     BEST_EPOCH_ATTR,
     CHECKPOINT_ATTR,
@@ -40,18 +41,19 @@ from hpo.training import EpochRecorder, fit
 
 
 class Checkpointer(keras.callbacks.Callback):
-    """After each epoch: save the model with its optimizer, upload it, point the trial at it."""
+    """After each epoch: save the model (self-contained, with its optimizer state), upload it,
+    point the trial at it."""
 
-    def __init__(self, trial: optuna.Trial, store: Any, workdir: Path) -> None:
+    def __init__(self, trial: optuna.Trial, store: Any, workdir: Path, metadata: dict[str, Any]) -> None:
         super().__init__()
-        self.trial, self.store, self.workdir = trial, store, workdir
+        self.trial, self.store, self.workdir, self.metadata = trial, store, workdir, metadata
         self.previous: str | None = None
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         from optuna.artifacts import upload_artifact
 
         path = self.workdir / f"trial-{self.trial.number}-epoch-{epoch}.keras"
-        self.model.save(path)
+        save_model(self.model, path, {**self.metadata, "epoch": epoch})
         artifact_id = upload_artifact(artifact_store=self.store, file_path=str(path), study_or_trial=self.trial)
         path.unlink()
         self.trial.set_user_attr(CHECKPOINT_ATTR, {"artifact_id": artifact_id, "epoch": epoch})
@@ -71,12 +73,35 @@ class Objective:
     def __init__(
         self, spec: StudySpec, dataset: Dataset, artifacts: Any = None, worker_label: str = "",
         on_epoch: Callable[[int, int, int, str, float | None], None] | None = None,
+        data_file: Path | None = None,
     ) -> None:
+        self.data_file = data_file  # the file (or folder) the data came from; None: a bundled set
+        self.study_name = spec.name
         self.on_epoch = on_epoch
         self.spec = spec
         self.dataset = dataset
         self.artifacts = artifacts  # an optuna ArtifactStore; None: no checkpoints
         self.worker_label = worker_label
+
+    def data_record(self) -> dict[str, Any]:
+        """What the trials train on, for the study to pin: the file and every split's fingerprint."""
+        from hpo.data.fingerprint import file_sha256, split_record
+
+        record: dict[str, Any] = {"source": self.dataset.source, "splits": split_record(self.dataset)}
+        if self.data_file is not None and self.data_file.exists():
+            record["file"] = {"path": str(self.data_file.resolve()), "sha256": file_sha256(self.data_file)}
+        return record
+
+    def trivial_baseline(self) -> dict[str, Any] | None:
+        from hpo.baselines import trivial_baseline
+
+        return trivial_baseline(self.spec.task, self.spec.metric, self.dataset)
+
+    def model_metadata(self, trial_number: int) -> dict[str, Any]:
+        """What a checkpoint carries: enough to use it, and to know where it came from."""
+        from hpo.modelfile import describe_model
+
+        return describe_model(self.spec, self.dataset, study=self.study_name, trial=trial_number)
 
     def describe_data(self) -> str:
         d = self.dataset
@@ -115,7 +140,8 @@ class Objective:
         })
         recorder = EpochRecorder(spec.metric, spec.direction)
         workdir = Path(tempfile.mkdtemp(prefix="hpo-trial-"))
-        checkpointer = Checkpointer(trial, self.artifacts, workdir) if self.artifacts is not None else None
+        checkpointer = (Checkpointer(trial, self.artifacts, workdir, self.model_metadata(trial.number))
+                        if self.artifacts is not None else None)
         try:
             params = suggest(trial, spec)
             resume_from, initial_epoch = self._resume_point(trial, workdir, recorder)

@@ -2,7 +2,9 @@
 
 On a terminal: a live panel (rich) with the study's finished trials against the
 budget, the best value so far, and the running trial's epoch and metric, redrawn as
-epochs end, with one line per finished trial scrolling above it. Not on a terminal
+epochs end, with one line per finished trial scrolling above it. The panel is first
+drawn once the budget is known (the worker calls ``study()`` before its first trial), so
+no frame says ``0/?``; every piece of user text is a rich ``Text``, never markup. Not on a terminal
 (logs, CI): one plain line per finished trial. ``--quiet``: nothing but errors.
 """
 
@@ -53,36 +55,47 @@ class Live(Progress):
         self.state: dict[str, Any] = {"finished": 0, "budget": None, "best": None, "metric": "",
                                       "trial": None, "epoch": None, "max_epochs": None, "value": None,
                                       "since": time.monotonic()}
-        self.live = RichLive(self._render(), console=self.console, refresh_per_second=4, transient=True)
-        self.live.start()
+        # Not started yet: a first frame without the budget would read "0/?".
+        self.live = RichLive(console=self.console, refresh_per_second=4, transient=True)
+        self.started = False
 
     def _render(self) -> Any:
         from rich.table import Table
+        from rich.text import Text
 
+        # Text objects: a metric or value with brackets prints as written, never as markup.
         s = self.state
         table = Table.grid(padding=(0, 2))
-        budget = s["budget"] if s["budget"] is not None else "?"
         best = f"{s['best']:.4g}" if s["best"] is not None else "none yet"
-        table.add_row(f"[bold]study[/] {s['finished']}/{budget} trials finished", f"best {s['metric']} {best}")
+        if s["budget"] is not None:  # unknown only if epoch() came first: then no "0/?" row at all
+            table.add_row(Text.assemble(("study", "bold"), f" {s['finished']}/{s['budget']} trials finished"),
+                          Text(f"best {s['metric']} {best}"))
         if s["trial"] is not None:
             value = f"{s['metric']}={s['value']:.4g}" if s["value"] is not None else "starting"
             epoch = f"epoch {s['epoch'] + 1}/{s['max_epochs']}" if s["epoch"] is not None else "epoch -"
-            table.add_row(f"[bold]trial {s['trial']}[/] {epoch}", value)
+            table.add_row(Text.assemble((f"trial {s['trial']}", "bold"), f" {epoch}"), Text(value))
         return table
 
+    def _redraw(self) -> None:
+        self.live.update(self._render())
+        if not self.started:
+            self.started = True
+            self.live.start(refresh=True)
+
     def line(self, text: str) -> None:
-        self.live.console.print(text, highlight=False, markup=False)
+        self.console.print(text, highlight=False, markup=False)
 
     def study(self, finished: int, budget: int, best: float | None, metric: str) -> None:
         self.state.update(finished=finished, budget=budget, best=best, metric=metric)
-        self.live.update(self._render())
+        self._redraw()
 
     def epoch(self, trial: int, epoch: int, max_epochs: int, metric: str, value: float | None) -> None:
         self.state.update(trial=trial, epoch=epoch, max_epochs=max_epochs, metric=metric, value=value)
-        self.live.update(self._render())
+        self._redraw()
 
     def close(self) -> None:
-        self.live.stop()
+        if self.started:
+            self.live.stop()
 
 
 def for_terminal(quiet: bool, stream: TextIO | None = None) -> Progress:

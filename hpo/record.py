@@ -12,6 +12,8 @@ from typing import Any
 SPEC_ATTR = "hpo:spec"  # the validated spec, pinned at creation
 SHA_ATTR = "hpo:spec_sha256"
 CHANGES_ATTR = "hpo:changes"  # [{at, changes: [key path (old -> new)]}]: how the study grew
+DATA_ATTR = "hpo:data"  # {source, file: {path, sha256}, splits: {train|validation|test: {rows, sha256}, note}}
+TRIVIAL_ATTR = "hpo:trivial_baseline"  # {metric, value, predictor, split}: the trivial predictor's score
 
 # Trial user attributes written by hpo's loop.
 BASELINE_ATTR = "hpo:baseline"  # index of the study file's baseline this trial runs
@@ -32,6 +34,14 @@ RUN_ATTRS = (EPOCHS_ATTR, BEST_EPOCH_ATTR, WALL_SECONDS_ATTR, PARAM_COUNT_ATTR)
 # States by name: finished trials spend the budget; live ones may still do so.
 FINISHED = ("COMPLETE", "PRUNED")
 LIVE = ("COMPLETE", "PRUNED", "RUNNING", "WAITING")
+
+
+def trivial_baseline(study_user_attrs: dict[str, Any]) -> dict[str, Any] | None:
+    """The trivial predictor's score recorded by the worker, or None (older studies, or not yet known)."""
+    found = study_user_attrs.get(TRIVIAL_ATTR)
+    if not isinstance(found, dict) or not isinstance(found.get("value"), (int, float)):
+        return None
+    return dict(found)
 
 
 def fail_reason(trial: Any) -> str:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
-from hpo.record import CHANGES_ATTR
+from hpo.fmt import clean_params, params_json, trivial_verdict
+from hpo.record import CHANGES_ATTR, trivial_baseline
 from hpo.storage import count_states
 from hpo.study import pinned_spec
 
@@ -31,8 +31,11 @@ def study_summary(storage: optuna.storages.BaseStorage, name: str) -> dict[str, 
     }
     if counts["COMPLETE"]:
         best = storage.get_best_trial(study_id)
-        summary["best"] = {"trial": best.number, "value": best.value, "params": best.params}
-    summary["changes"] = storage.get_study_user_attrs(study_id).get(CHANGES_ATTR, [])
+        # Params as suggested (0.35, not 0.35000000000000003), in JSON as in text.
+        summary["best"] = {"trial": best.number, "value": best.value, "params": clean_params(best.params)}
+    attrs = storage.get_study_user_attrs(study_id)
+    summary["changes"] = attrs.get(CHANGES_ATTR, [])
+    summary["trivial_baseline"] = trivial_baseline(attrs)
     summary["running"] = running_trials(storage, study_id)
     summary["eta_s"] = eta_seconds(storage, study_id, spec.trials - summary["finished"],
                                    max(1, len({r["worker"] for r in summary["running"] if r["alive"]})))
@@ -115,9 +118,17 @@ def format_summary(s: dict[str, Any]) -> str:
     best = s["best"]
     if best:
         lines.append(f"  best: {s['metric']}={best['value']:.6g} (trial {best['trial']})")
-        lines.append(f"  params: {json.dumps(best['params'], sort_keys=True)}")
+        lines.append(f"  params: {params_json(best['params'])}")
     else:
         lines.append("  best: none yet")
+    trivial = s.get("trivial_baseline")
+    if trivial:
+        # Next to the best, so a search that loses to predicting the mean says so plainly.
+        line = (f"  trivial baseline: {trivial.get('metric', s['metric'])}={trivial['value']:.6g} "
+                f"({trivial.get('predictor', 'trivial predictor')}, {trivial.get('split', 'validation')} split)")
+        if best and best["value"] is not None:
+            line += f"; {trivial_verdict(best['value'], trivial, s['direction'])}"
+        lines.append(line)
     for change in s.get("changes", []):
         lines.append(f"  changed {change['at']}: {'; '.join(change['changes'])}")
     for r in s.get("running", []):

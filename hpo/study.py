@@ -13,8 +13,8 @@ import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from hpo.errors import SpecDriftError, StorageError, StudyNotFoundError
-from hpo.record import BASELINE_ATTR, CHANGES_ATTR, SHA_ATTR, SPEC_ATTR
+from hpo.errors import ConfigError, SpecDriftError, StorageError, StudyNotFoundError
+from hpo.record import BASELINE_ATTR, CHANGES_ATTR, DATA_ATTR, SHA_ATTR, SPEC_ATTR, TRIVIAL_ATTR
 from hpo.space import StudySpec, grid_search_space, spec_from_dict
 from hpo.storage import _first_line, storage_errors
 
@@ -200,3 +200,32 @@ def open_study(
         sampler=make_sampler(spec, worker_id=worker_id), pruner=make_pruner(spec),
     )
     return study, spec
+
+
+def pin_data(study: optuna.Study, record: Mapping[str, Any], trivial: Mapping[str, Any] | None) -> list[str]:
+    """Record the first worker's data (file hash, split fingerprints) and trivial baseline in the
+    study; refuse a later worker whose splits differ (its trials would not be comparable and its
+    test rows might be another worker's training rows). Returns the lines to print."""
+    from hpo.data.fingerprint import describe_splits
+
+    pinned = study.user_attrs.get(DATA_ATTR)
+    splits = record["splits"]
+    if pinned is None:
+        study.set_user_attr(DATA_ATTR, dict(record))
+        if trivial is not None:
+            study.set_user_attr(TRIVIAL_ATTR, dict(trivial))
+    else:
+        differ = [k for k in ("train", "validation", "test") if pinned["splits"].get(k) != splits.get(k)]
+        if differ:
+            was, now = pinned["splits"][differ[0]], splits[differ[0]]
+            where = record.get("file", {}).get("path", record.get("source"))
+            raise ConfigError(
+                f"--data: {where}: its {differ[0]} split ({now['rows']} rows, {now['sha256']}) differs from the one "
+                f"study {study.study_name!r} recorded ({was['rows']} rows, {was['sha256']}, from "
+                f"{pinned.get('file', {}).get('path', pinned.get('source'))}); use the same data, or a new study")
+        trivial = study.user_attrs.get(TRIVIAL_ATTR, trivial)
+    lines = [f"splits: {describe_splits(splits)}"]
+    if trivial is not None:
+        lines.append(f"trivial baseline ({trivial['predictor']}): {trivial['metric']} {trivial['value']:.4g} "
+                     f"on the {trivial['split']} split; a trial must beat it to have learnt anything")
+    return lines

@@ -34,6 +34,22 @@ def masked_mse(y_true: Any, y_pred: Any) -> Any:
 
 
 @keras.saving.register_keras_serializable(package="hpo")
+class MaskedMSE(keras.losses.Loss):
+    """``masked_mse`` times ``scale``: keypoints are learnt in pixels, but scaled by 1/c^2 the
+    loss (and so every optimizer's step size) is what it is on targets in [-1, 1]."""
+
+    def __init__(self, scale: float = 1.0, name: str = "masked_mse", **kwargs: Any) -> None:
+        super().__init__(name=name, **kwargs)
+        self.scale = float(scale)
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        return masked_mse(y_true, y_pred) * self.scale
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "scale": self.scale}
+
+
+@keras.saving.register_keras_serializable(package="hpo")
 class MaskedRMSE(keras.metrics.Metric):
     """RMSE over labelled targets, in the data's units (targets scaled by ``scale``)."""
 
@@ -71,15 +87,19 @@ class Task:
     def head(self, x: Any, n_outputs: int) -> Any:
         return keras.layers.Dense(n_outputs, dtype="float32", name="outputs")(x)
 
-    def loss(self) -> Any:
+    def loss(self, image_width: int) -> Any:
         return masked_mse
 
     def metrics(self, n_outputs: int, image_width: int, objective: str = "") -> list[Any]:
         return [MaskedRMSE()]
 
     def targets(self, y: np.ndarray, image_width: int) -> np.ndarray:
-        """Targets as the model sees them."""
+        """Targets as the model is trained on them."""
         return y.astype(np.float32)
+
+    def decode(self, x: Any, image_width: int) -> Any:
+        """Layers after the head that turn its output into what a user of the model wants."""
+        return x
 
     def augment_layers(self, x: Any) -> Any:
         """In-model augmentation (Keras preprocessing layers: active in training only)."""
@@ -110,7 +130,7 @@ class Classification(Task):
     def head(self, x: Any, n_outputs: int) -> Any:
         return keras.layers.Dense(n_outputs, activation="softmax", dtype="float32", name="classes")(x)
 
-    def loss(self) -> Any:
+    def loss(self, image_width: int) -> Any:
         return "sparse_categorical_crossentropy"
 
     def metrics(self, n_outputs: int, image_width: int, objective: str = "") -> list[Any]:
@@ -126,17 +146,18 @@ class Regression(Task):
 
 
 class Keypoints(Task):
-    """Keypoints in pixels; the model sees them centred and scaled to about [-1, 1]."""
+    """Keypoints in pixels: the head predicts them centred and scaled to about [-1, 1], and a
+    fixed layer after it maps that back to pixels, so the saved model outputs pixels."""
 
     def head(self, x: Any, n_outputs: int) -> Any:
         return keras.layers.Dense(n_outputs, dtype="float32", name="keypoints")(x)
 
-    def metrics(self, n_outputs: int, image_width: int, objective: str = "") -> list[Any]:
-        return [MaskedRMSE(scale=_centre(image_width))]
+    def loss(self, image_width: int) -> Any:
+        return MaskedMSE(scale=1.0 / _centre(image_width) ** 2)
 
-    def targets(self, y: np.ndarray, image_width: int) -> np.ndarray:
+    def decode(self, x: Any, image_width: int) -> Any:
         c = _centre(image_width)
-        return ((y - c) / c).astype(np.float32)
+        return keras.layers.Rescaling(c, offset=c, dtype="float32", name="keypoints_px")(x)
 
     def augment_layers(self, x: Any) -> Any:
         return x  # the flip moves the keypoints too: FlipAugmented does it on the batches
@@ -150,12 +171,12 @@ class Keypoints(Task):
         from hpo.data.keypoints import FLIP_PERMUTATION
 
         y = y.copy()
-        y[:, 0::2] = -y[:, 0::2]  # centred x: the mirror of x is -x
+        y[:, 0::2] = (x.shape[2] - 1) - y[:, 0::2]  # pixel x in [0, W-1] mirrors to W-1-x
         return x[:, :, ::-1, :], y[:, FLIP_PERMUTATION]
 
 
 def _centre(width: int) -> float:
-    # Pixel x in [0, W-1] mirrors to W-1-x, so centring on (W-1)/2 makes a flip a negation.
+    # Pixel x in [0, W-1]: (W-1)/2 is the image's centre and half its extent.
     return (width - 1) / 2.0
 
 

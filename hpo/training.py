@@ -13,6 +13,7 @@ import numpy as np
 
 from hpo.data.datasets import Dataset
 from hpo.errors import TrialError
+from hpo.modelfile import load_for_resume
 from hpo.models.factory import build_model, reset_keras
 from hpo.space import StudySpec, augment_of
 from hpo.tasks import FlipAugmented, get_task
@@ -89,16 +90,18 @@ def fit(
     resume_from: Path | None = None,
     initial_epoch: int = 0,
     trial: Any = None,
+    keep_session: bool = False,
 ) -> FitResult:
     """Train ``params`` on ``dataset``; with ``resume_from`` (a .keras checkpoint holding
     weights and optimizer state) carry on at ``initial_epoch`` instead of starting over.
     ``trial``: the Optuna trial, for a Keras Tuner ``build_model(hp)`` to ask."""
-    reset_keras()
+    if not keep_session:  # models trained before (an ensemble's members) must stay usable
+        reset_keras()
     keras.utils.set_random_seed(seed + initial_epoch)
     task = get_task(spec.task, augment_of(params))
     width = dataset.image_shape[1]
     if resume_from is not None:
-        model = keras.saving.load_model(resume_from)
+        model = load_for_resume(resume_from)
     else:
         model = build_model(spec, params, dataset.image_shape, dataset.n_outputs, trial)
     y_train = task.targets(dataset.y_train, width)

@@ -43,7 +43,7 @@ from hpo.storage import (
     sqlite_path,
     storage_errors,
 )
-from hpo.study import create_study, open_study, pinned_spec, reconcile
+from hpo.study import create_study, open_study, pin_data, pinned_spec, reconcile
 
 if TYPE_CHECKING:
     import optuna
@@ -202,6 +202,10 @@ def run_worker(
     describe = getattr(objective, "describe_data", None)
     if describe is not None:
         log(describe())  # how the data was split, once the study is known to be usable
+    data_record = getattr(objective, "data_record", None)
+    if data_record is not None:
+        for line in pin_data(study, data_record(), objective.trivial_baseline()):  # type: ignore[attr-defined]
+            log(line)
 
     report = WorkerReport(study_name)
     budget = Budget(study, spec.trials)
@@ -212,6 +216,19 @@ def run_worker(
         log(f"study {study_name!r}: budget of {spec.trials} trials already reached or running")
         return report
 
+    def show_budget() -> None:
+        """The live panel's study line: finished against the budget, and the best so far."""
+        if not live:
+            return
+        assert progress is not None
+        counts = budget.counts()
+        try:
+            best: float | None = study.best_value
+        except ValueError:
+            best = None
+        progress.study(sum(counts[s] for s in FINISHED), spec.trials, best, spec.metric)
+
+    show_budget()  # from the first frame, before any trial has finished
     current: dict[str, Any] = {}
 
     def guarded(trial: optuna.Trial) -> float:
@@ -226,14 +243,7 @@ def run_worker(
             return
         report.ran += 1
         log(_trial_line(study, frozen, spec))
-        if live:
-            assert progress is not None
-            counts = budget.counts()
-            try:
-                best: float | None = study.best_value
-            except ValueError:
-                best = None
-            progress.study(sum(counts[s] for s in FINISHED), spec.trials, best, spec.metric)
+        show_budget()
         if frozen.state.name == "FAIL":
             _retry_failed(study, frozen, max_retries, log)
         budget.refresh()
@@ -466,4 +476,7 @@ def _training_objective(
     preflight(spec, dataset)
     artifacts = open_artifact_store(context.storage_url)
     label = f"{socket.gethostname()}/pid{os.getpid()}/w{context.worker_id}"
-    return Objective(spec, dataset, artifacts, worker_label=label, on_epoch=context.on_epoch)
+    from hpo.data.datasets import resolve_path
+
+    return Objective(spec, dataset, artifacts, worker_label=label, on_epoch=context.on_epoch,
+                     data_file=resolve_path(spec.data, data_path))

@@ -54,7 +54,7 @@ def _values(ds: Dataset, split: str) -> np.ndarray:
     """The constant grey level of each image of a split, back in 0-255."""
     x = {"train": ds.x_train, "val": ds.x_val, "test": ds.x_test}[split]
     assert x is not None
-    return np.rint(x.reshape(len(x), -1).mean(axis=1) * 255).astype(int)
+    return np.rint(x.reshape(len(x), -1).mean(axis=1)).astype(int)
 
 
 # ---------------------------------------------------------------- image_folder: layouts
@@ -75,7 +75,7 @@ def test_flat_folder_png_and_jpeg_split_three_ways_without_overlap(tmp_path: Pat
     assert len(ds.x_train) + len(ds.x_val) + len(ds.x_test) == 39  # the txt, the hidden file: ignored
     assert len(ds.x_test) == 4 and len(ds.x_val) == 7
     assert ds.x_train.dtype == np.float32 and ds.x_train.shape[1:] == (8, 8, 1)
-    assert ds.x_train.min() >= 0.0 and ds.x_train.max() <= 1.0
+    assert ds.x_train.min() >= 0.0 and ds.x_train.max() <= 255.0
     seen = []
     for split, y in (("train", ds.y_train), ("val", ds.y_val), ("test", ds.y_test)):
         assert y.dtype == np.int64
@@ -182,7 +182,7 @@ def test_grayscale_and_rgb(tmp_path: Path) -> None:
     assert grey.x_train.shape == (6, 8, 8, 1) and rgb.x_train.shape == (6, 8, 8, 3)
     assert grey.x_test is None and "no test split" in grey.split_note
     reds = rgb.x_train[rgb.y_train == rgb.labels.index("red")]
-    assert reds[..., 0].mean() > 0.7 and reds[..., 2].mean() < 0.1
+    assert reds[..., 0].mean() > 180 and reds[..., 2].mean() < 25  # 0-255 pixels: the model scales them
 
 
 def test_image_size_resizes_and_mixed_sizes_need_it(tmp_path: Path) -> None:
@@ -349,9 +349,9 @@ def test_npz_without_splits_makes_them_seeded(tmp_path: Path) -> None:
     assert (len(ds.x_train), len(ds.x_val), len(ds.x_test)) == (72, 18, 10)
     assert ds.x_train.shape[1:] == (6, 5, 1) and ds.x_train.dtype == np.float32
     assert ds.labels == ("0", "1", "2", "3") and ds.n_outputs == 4
-    # uint8 scaled to [0, 1]; rows are the file's rows
+    # uint8 pixels kept on the 0-255 scale (the model scales them); rows are the file's rows
     rows = {x[i].tobytes(): int(y[i]) for i in range(len(x))}
-    back = np.rint(ds.x_val[..., 0] * 255).astype(np.uint8)
+    back = np.rint(ds.x_val[..., 0]).astype(np.uint8)
     assert [rows[b.tobytes()] for b in back] == ds.y_val.tolist()
     assert np.bincount(ds.y_test).min() >= 2  # stratified
     assert ds.split_note == ("test = seeded stratified 10% of x (10 images); "
@@ -371,8 +371,8 @@ def test_npz_with_its_own_splits_and_class_names(tmp_path: Path) -> None:
     assert ds.labels == ("cat", "dog", "fox")
     assert len(ds.x_train) == 60 and len(ds.x_val) == 12
     assert ds.x_test is not None and len(ds.x_test) == 9
-    np.testing.assert_allclose(ds.x_train[..., 0], x / 255, atol=1e-6)  # floats kept
-    np.testing.assert_allclose(ds.x_test[..., 0], xt / 255, atol=1e-6)
+    np.testing.assert_allclose(ds.x_train[..., 0], x, atol=1e-4)  # floats in [0, 1] back on the 0-255 scale
+    np.testing.assert_allclose(ds.x_test[..., 0], xt, atol=1e-4)
     np.testing.assert_array_equal(ds.y_val, yv)
     assert ds.split_note == "test = x_test (9 images); validation = x_val (12 images)"
 
@@ -478,7 +478,7 @@ def test_user_loader_tuple(tmp_path: Path) -> None:
     ds = _load_user(base, seed=1)
     assert (len(ds.x_train), len(ds.x_val)) == (72, 18)
     assert ds.x_test is not None and len(ds.x_test) == 10
-    assert ds.x_train.max() <= 1.0 and ds.x_train.shape[1:] == (8, 8, 1)
+    assert ds.x_train.max() <= 255.0 and ds.x_train.shape[1:] == (8, 8, 1)
     assert ds.source == "data.py:load" and "validation = seeded stratified 20%" in ds.split_note
 
 

@@ -4,34 +4,89 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from tests.conftest import db_snapshot, run_hpo, tiny_space
 
+PLAIN_KERAS = """
+import sys, json, numpy as np, keras
+model = keras.saving.load_model(sys.argv[1])  # no hpo import, no custom_objects
+x = np.load(sys.argv[2])
+np.save(sys.argv[3], model.predict(x, verbose=0))
+print(json.dumps({"hpo_imported": any(m == "hpo" or m.startswith("hpo.") for m in sys.modules)}))
+"""
 
-def test_export_then_train_the_final_model(tmp_path: Path) -> None:
+
+def plain_keras_predict(model: Path, x: np.ndarray, tmp_path: Path) -> np.ndarray:
+    """Predictions of ``model`` from a fresh Python that never imports hpo."""
+    import subprocess
+    import sys
+
+    np.save(tmp_path / "x.npy", x)
+    proc = subprocess.run([sys.executable, "-c", PLAIN_KERAS, str(model), str(tmp_path / "x.npy"),
+                           str(tmp_path / "p.npy")], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"hpo_imported": False}
+    return np.load(tmp_path / "p.npy")
+
+
+def test_export_train_evaluate_a_classifier(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'studies.db'}"
     space = tiny_space(tmp_path, trials=2, epochs=2, pruner="none")
-    assert run_hpo("worker", "--study", "tiny", "--space", str(space), "--storage", url, cwd=tmp_path).returncode == 0
+    proc = run_hpo("worker", "--study", "tiny", "--space", str(space), "--storage", url, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    # The worker says how it split and what the trivial predictor scores.
+    assert "splits: train 270 (" in proc.stderr and "test 40 (" in proc.stderr
+    assert "trivial baseline (majority class): val_accuracy" in proc.stderr
     out = tmp_path / "exports" / "best.json"
     proc = run_hpo("export", "--study", "tiny", "--storage", url, "--out", str(out), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     config = json.loads(out.read_text())
     assert not list(out.parent.glob(".best.json.*"))  # no temporary left behind
+    assert config["trivial_baseline"]["predictor"] == "majority class"
+    assert config["beats_trivial"] == (config["value"] > config["trivial_baseline"]["value"])
+    assert config["splits"]["test"]["rows"] == 40 and config["data_file"] is None  # bundled: no file
 
     model_path = tmp_path / "final.keras"
-    proc = run_hpo("train", "--config", str(out), "--out", str(model_path), "--epochs", "2", cwd=tmp_path)
+    proc = run_hpo("train", "--config", str(out), "--out", str(model_path), "--epochs", "2", "--no-refit",
+                   cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert "trained 2 epochs: val_accuracy=" in proc.stdout
+    assert "val_accuracy on the validation split: " in proc.stdout
+    # Plain lines in a log (not a terminal): one per epoch, with the metric and the time left.
+    epochs = [line for line in proc.stderr.splitlines() if line.startswith("epoch ")]
+    assert [line.split()[1] for line in epochs] == ["1/2", "2/2"]
+    assert all(" val_accuracy 0." in line and "s left" in line and "\r" not in line for line in epochs)
+    history = (tmp_path / "final.history.csv").read_text().splitlines()
+    assert history[0].startswith("trial,epoch,") and "val_accuracy" in history[0] and len(history) == 3
+    assert (tmp_path / "final.curve.png").stat().st_size > 1000
 
-    import keras
     from sklearn.datasets import load_digits
 
-    model = keras.saving.load_model(model_path)
-    images = (load_digits().images[:5] / 16.0).astype("float32")[..., None]
-    probabilities = model.predict(images, verbose=0)
+    from hpo.modelfile import read_metadata
+
+    meta = read_metadata(model_path)
+    assert meta["labels"] == [str(d) for d in range(10)] and meta["task"] == "classification"
+    assert meta["refit"] is False and meta["trial"] == config["trial"] and meta["study"] == "tiny"
+    assert meta["splits"]["train"]["rows"] == 270 and meta["versions"]["keras"]
+    # Raw pixels in (load_digits' 0-16 grey levels on the 0-255 scale), probabilities out.
+    images = (load_digits().images[:5] * (255 / 16)).astype("float32")[..., None]
+    probabilities = plain_keras_predict(model_path, images, tmp_path)
     assert probabilities.shape == (5, 10)
     assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-4)
-    assert model.layers[1].filters == config["params"]["filters"]
+
+    proc = run_hpo("evaluate", "--model", str(model_path), "--out", str(tmp_path / "eval"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads((tmp_path / "eval" / "evaluation.json").read_text())
+    scores = result["variants"]["model"]
+    assert result["test_rows"] == 40 and result["test_split_matches_training_record"] is True
+    assert set(scores["per_class"]) == {str(d) for d in range(10)}
+    assert sum(c["support"] for c in scores["per_class"].values()) == 40
+    assert np.trace(np.array(scores["confusion"])) / 40 == pytest.approx(scores["accuracy"])
+    assert result["trivial"]["predictor"] == "majority class" and 0 < result["trivial"]["accuracy"] < 0.5
+    assert (tmp_path / "eval" / "confusion.png").stat().st_size > 1000
+    page = (tmp_path / "eval" / "index.html").read_text()
+    assert "trivial (majority class)" in page and "data:image/png;base64," in page
+    assert f"test accuracy (40 rows never seen by a trial): trial {config['trial']} " in proc.stdout
 
 
 def test_export_without_a_completed_trial_fails_cleanly(tmp_path: Path) -> None:

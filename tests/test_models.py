@@ -18,7 +18,7 @@ import pytest
 from hpo.catalog import model_families
 from hpo.data.datasets import load_dataset
 from hpo.errors import ConfigError
-from hpo.models.factory import build_model
+from hpo.models.factory import build_model, core_of
 from hpo.space import spec_from_dict, suggest
 from hpo.training import fit
 
@@ -86,7 +86,7 @@ def test_pretrained_backbone_frozen_resized_and_reloadable(digits: Any, tmp_path
     params = suggest(optuna.trial.FixedTrial({}), spec)
     result = fit(spec, params, digits, epochs=1)
     model = result.model
-    backbone = next(layer for layer in model.layers if isinstance(layer, keras.Model))
+    backbone = next(layer for layer in core_of(model).layers if isinstance(layer, keras.Model))
     assert not backbone.trainable and backbone.input_shape[1:] == (32, 32, 3)  # 8x8 grey -> 32x32 RGB
     # A frozen feature extractor: only the head trains.
     assert all(not w.trainable for w in backbone.weights)
@@ -108,7 +108,7 @@ def test_pretrained_weights_from_a_local_file_relative_to_the_study(tmp_path: Pa
     }, base_dir=tmp_path)
     params = suggest(optuna.trial.FixedTrial({}), spec)
     model = build_model(spec, params, digits.image_shape, digits.n_outputs)
-    backbone = next(layer for layer in model.layers if isinstance(layer, keras.Model))
+    backbone = next(layer for layer in core_of(model).layers if isinstance(layer, keras.Model))
     for mine, theirs in zip(backbone.weights, source.weights, strict=True):
         assert np.array_equal(mine.numpy(), theirs.numpy())
     assert sum(layer.trainable for layer in backbone.layers) <= 3  # only the last 3 layers train
@@ -178,7 +178,7 @@ def test_searched_augmentation_is_a_param_and_lives_in_the_model(digits: Any) ->
     params = suggest(trial, spec)
     assert 0.0 <= trial.params["augment.rotation"] <= 0.2
     model = build_model(spec, params, digits.image_shape, digits.n_outputs)
-    kinds = {type(layer).__name__ for layer in model.layers}
+    kinds = {type(layer).__name__ for layer in core_of(model).layers}
     assert {"RandomFlip", "RandomRotation", "RandomZoom"} <= kinds
     # Active in training only: inference is deterministic.
     batch = digits.x_val[:4]

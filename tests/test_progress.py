@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import pty
 import select
@@ -36,6 +37,8 @@ def test_live_progress_on_a_terminal(tmp_path: Path) -> None:
     assert "\x1b[" in screen  # redrawn in place: terminal control sequences
     assert "trials finished" in screen and "best val_accuracy" in screen
     assert "epoch 3/3" in screen  # the running trial's epoch, as it trained
+    # The budget is on the panel from its first frame, before the first epoch ends.
+    assert "0/2 trials finished" in screen and screen.index("0/2 trials finished") < screen.index("epoch 1/3")
     assert "trial 0 complete" in screen and "trial 1 complete" in screen
 
 
@@ -102,3 +105,69 @@ def test_time_left_is_the_median_recent_trial_times_what_is_left(tmp_path: Path)
             user_attrs={}, system_attrs={}, intermediate_values={}))
     assert eta_seconds(storage, study._study_id, left=6, workers=2) == 60.0  # median 20 s x 6 / 2
     assert eta_seconds(storage, study._study_id, left=0, workers=2) == 0.0
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_live_panel_shows_the_budget_from_its_first_frame() -> None:
+    from hpo.progress import Live, for_terminal
+
+    screen = _Terminal()
+    panel = for_terminal(quiet=False, stream=screen)
+    assert isinstance(panel, Live)
+    panel.line("created study 'tiny' (1 baselines enqueued)")
+    assert "trials finished" not in screen.getvalue()  # no frame before the budget is known: never "0/?"
+    panel.study(0, 8, None, "val_rmse")  # what the worker says before its first trial
+    panel.epoch(0, 0, 4, "val_rmse", 3.5)
+    panel.close()
+    frames = screen.getvalue()
+    assert "0/8 trials finished" in frames and "/?" not in frames
+    assert frames.index("0/8 trials finished") < frames.index("epoch 1/4")
+
+
+def test_live_panel_never_shows_or_interprets_markup() -> None:
+    from hpo.progress import Live
+
+    screen = _Terminal()
+    panel = Live(screen)
+    panel.study(1, 8, 0.25, "val[red]x[/red]")  # user text with brackets: printed as written
+    panel.epoch(3, 1, 4, "val[red]x[/red]", 0.5)
+    panel.line("trial 2 complete dropout=[0.35]")
+    panel.close()
+    frames = screen.getvalue()
+    assert "best val[red]x[/red] 0.25" in frames and "val[red]x[/red]=0.5" in frames
+    assert "dropout=[0.35]" in frames
+    assert "[bold]" not in frames and "[/]" not in frames  # hpo's own styling is never raw markup
+
+
+def test_status_prints_params_as_suggested_and_the_trivial_baseline(tmp_path: Path) -> None:
+    import json
+
+    from hpo.status import format_summary, study_summary
+    from tests.test_report import _study
+
+    storage, _ = _study(tmp_path, [3.457, 3.6, 3.5], trivial=3.294)  # best (trial 1) has dropout 0.1 + 0.25
+    summary = study_summary(storage, "tiny")
+    assert summary["best"]["params"]["dropout"] == 0.35  # not 0.35000000000000003, in --json too
+    assert summary["trivial_baseline"] == {"metric": "val_loss", "value": 3.294, "predictor": "training mean",
+                                           "split": "validation"}
+    text = format_summary(summary)
+    assert '"dropout": 0.35,' in text and "0.35000000000000003" not in text
+    assert ("  trivial baseline: val_loss=3.294 (training mean, validation split); the best trial (3.457) does "
+            "not beat the trivial predictor (training mean, 3.294)") in text.splitlines()
+    [shown] = json.loads(run_hpo("status", "--study", "tiny", "--storage", f"sqlite:///{tmp_path / 's.db'}",
+                                 "--json", cwd=tmp_path).stdout)
+    assert shown["trivial_baseline"]["value"] == 3.294 and shown["best"]["params"]["dropout"] == 0.35
+
+
+def test_trivial_verdict_follows_the_direction() -> None:
+    from hpo.fmt import trivial_verdict
+
+    majority = {"value": 0.5, "predictor": "majority class"}
+    assert trivial_verdict(0.4, majority, "maximize") == (
+        "the best trial (0.4) does not beat the trivial predictor (majority class, 0.5)")
+    assert trivial_verdict(0.6, majority, "maximize").startswith("the best trial (0.6) beats")
+    assert trivial_verdict(0.6, majority, "minimize").startswith("the best trial (0.6) does not beat")

@@ -62,5 +62,5 @@ def test_model_builds_for_every_input_size(shape: tuple[int, int, int], blocks: 
     model = build_model(spec, params, shape, 30)
     out = model.predict(np.zeros((2, *shape), dtype=np.float32), verbose=0)
     assert out.shape == (2, 30)
-    convs = [layer.filters for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    convs = [layer.filters for layer in model.get_layer("cnn").layers if isinstance(layer, keras.layers.Conv2D)]
     assert convs == [4 * 2**i for i in range(blocks)]

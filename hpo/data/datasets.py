@@ -1,6 +1,7 @@
 """A study's data spec -> train/validation numpy arrays, whatever the source format.
 
-Images come out float32 in [0, 1], shaped (N, H, W, 1). Keypoint targets stay in
+Images come out float32 pixels on the 0-255 scale, shaped (N, H, W, C): what a saved
+model takes (it divides by 255 itself). Keypoint targets stay in
 pixels with NaN for unlabelled points (the task decides how to scale and mask);
 class targets are int64 labels. The split is seeded, so every trial of a study
 sees the same validation rows.
@@ -117,7 +118,7 @@ def load_digits(data: Mapping[str, Any], path: Path | None, **_: Any) -> Dataset
     from sklearn.datasets import load_digits as sklearn_digits
 
     digits = sklearn_digits()
-    images = (digits.images / 16.0).astype(np.float32)
+    images = (digits.images * (255.0 / 16.0)).astype(np.float32)  # 0-16 grey levels on the 0-255 scale
     names = tuple(str(c) for c in digits.target_names)
     return class_dataset(images, digits.target.astype(np.int64), names, data, "scikit-learn load_digits")
 
@@ -125,7 +126,7 @@ def load_digits(data: Mapping[str, Any], path: Path | None, **_: Any) -> Dataset
 def load_lfw_subset(data: Mapping[str, Any], path: Path | None, **_: Any) -> Dataset:
     from skimage import data as skdata
 
-    images = np.asarray(skdata.lfw_subset(), dtype=np.float32)
+    images = np.asarray(skdata.lfw_subset(), dtype=np.float32) * np.float32(255.0)  # floats in [0, 1]
     # scikit-image documents the order: the first 100 are faces, the last 100 are not.
     labels = np.array([1] * 100 + [0] * 100, dtype=np.int64)
     return class_dataset(images, labels, ("non-face", "face"), data, "scikit-image data.lfw_subset")
@@ -147,7 +148,7 @@ def load_keypoints(data: Mapping[str, Any], path: Path | None, *, cache_dir: Pat
     n = _limit(len(images), data.get("limit"))
     images, keypoints = images[:n], keypoints[:n]
     train, val, test, note = three_way_split(n, data, None)
-    x = (images.astype(np.float32) / 255.0)[..., None]
+    x = images.astype(np.float32)[..., None]
     return Dataset(x[train], keypoints[train], x[val], keypoints[val], len(KEYPOINT_COLUMNS),
                    tuple(KEYPOINT_COLUMNS), str(path), x_test=x[test], y_test=keypoints[test], split_note=note)
 
@@ -161,7 +162,7 @@ def load_fer2013(data: Mapping[str, Any], path: Path | None, *, cache_dir: Path 
     images, labels, usage = read_fer2013_csv(path, cache_dir=cache_dir)
     n = _limit(len(images), data.get("limit"))
     images, labels = images[:n], labels[:n]
-    x = (images.astype(np.float32) / 255.0)[..., None]
+    x = images.astype(np.float32)[..., None]
     if usage is None:
         train, val, test, note = three_way_split(n, data, labels)
         note = f"no Usage column: {note}"
@@ -171,11 +172,21 @@ def load_fer2013(data: Mapping[str, Any], path: Path | None, *, cache_dir: Path 
         note = f"Usage: Training {len(train)} train, PublicTest {len(val)} validation, PrivateTest {len(test)} test"
         if not len(train):
             raise DataError(f"{path}: no Usage=Training rows to train on")
+        seed = int(data.get("seed") or 0)
+        if not len(test):
+            # No PrivateTest rows: the test split is held out of Training first, as elsewhere.
+            fraction = float(data.get("test_fraction", 0.1) or 0.0)
+            if fraction > 0:
+                keep, held = split_indices(len(train), fraction, seed, labels[train], key="data.test_fraction")
+                train, test = train[keep], train[held]
+                note += f" (no PrivateTest rows: test = seeded {fraction:.0%} of Training, {len(test)} rows)"
+            else:
+                note += " (no PrivateTest rows and data.test_fraction 0: no test split)"
         if not len(val):
             # Validation from Training only: PrivateTest (and PublicTest) rows never reach training.
-            seed, fraction = int(data.get("seed") or 0), float(data.get("validation_fraction") or 0.2)
+            fraction = float(data.get("validation_fraction") or 0.2)
             keep, held = split_indices(len(train), fraction, seed, labels[train])
             train, val = train[keep], train[held]
-            note += f" (no PublicTest rows: validation = seeded {fraction:.0%} of Training)"
+            note += f" (no PublicTest rows: validation = seeded {fraction:.0%} of Training, {len(val)} rows)"
     return Dataset(x[train], labels[train], x[val], labels[val], len(EMOTIONS), tuple(EMOTIONS), str(path),
                    x_test=x[test], y_test=labels[test], split_note=note)

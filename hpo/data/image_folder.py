@@ -288,7 +288,7 @@ def _dataset(listing: Listing, arrays: Mapping[str, np.ndarray], opts: Options) 
         notes.append("balanced by undersampling to the smallest class")
     if len(arrays["skipped"]):
         notes.append(f"skipped {len(arrays['skipped'])} unreadable image(s), e.g. {arrays['skipped'][0]}")
-    x = images.astype(np.float32) / np.float32(255.0)
+    x = images.astype(np.float32)  # 0-255: the model scales its input itself
     return Dataset(
         x[pool], labels[pool], x[val], labels[val], len(listing.classes), listing.classes, str(listing.root),
         x_test=None if test is None else x[test], y_test=None if test is None else labels[test],

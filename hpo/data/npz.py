@@ -220,7 +220,8 @@ def _array(value: Any, name: str, fail: Callable[[str], DataError]) -> np.ndarra
 
 
 def _images(value: Any, name: str, fail: Callable[[str], DataError]) -> np.ndarray:
-    """(N, H, W) or (N, H, W, C) numbers -> float32 (N, H, W, C) in [0, 1] (integers 0-255 divided by 255)."""
+    """(N, H, W) or (N, H, W, C) numbers -> float32 (N, H, W, C) pixels on the 0-255 scale (what every
+    hpo model takes): integers 0-255 as they are, floats in [0, 1] (and 0/1 integers) times 255."""
     x = _array(value, name, fail)
     if x.ndim not in (3, 4) or (x.ndim == 4 and x.shape[3] not in (1, 3)):
         raise fail(f"{name} with shape {x.shape}; expected images shaped (N, H, W) or (N, H, W, C) with C = 1 or 3 "
@@ -235,12 +236,14 @@ def _images(value: Any, name: str, fail: Callable[[str], DataError]) -> np.ndarr
         out = x.astype(np.float32)
         if not np.isfinite(out).all():
             raise fail(f"{name} with NaN or infinite pixels")
-        return out
+        if out.min() < 0 or out.max() > 255:
+            raise fail(f"{name} with values {out.min():g}..{out.max():g}; expected floats in [0, 1] or pixels 0-255")
+        return out * np.float32(255.0) if out.max() <= 1.0 else out
     if x.dtype.kind in "iu" and (x.min() < 0 or x.max() > 255):
         raise fail(f"{name} of dtype {x.dtype} with values {x.min()}..{x.max()}; expected pixels 0-255")
-    scale = x.dtype == np.uint8 or (x.dtype.kind in "iu" and x.max() > 1)
+    pixels = x.dtype == np.uint8 or (x.dtype.kind in "iu" and x.max() > 1)
     out = x.astype(np.float32)
-    return out / np.float32(255.0) if scale else out
+    return out if pixels else out * np.float32(255.0)
 
 
 def _class_labels(

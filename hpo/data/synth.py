@@ -19,6 +19,7 @@ import numpy as np
 from skimage.draw import disk, polygon
 
 from hpo.data.fer2013 import EMOTIONS, FER_SIZE, USAGES
+from hpo.data.kaggle_submission import LOOKUP_HEADER, TEST_HEADER, read_keypoints_test_csv
 from hpo.data.keypoints import IMAGE_COLUMN, IMAGE_SIZE, KEYPOINT_COLUMNS
 
 # The real training.csv: 2140 of 7049 rows have all 30 values, the rest only these 8.
@@ -29,6 +30,10 @@ PARTIAL_COLUMNS = (
 )  # fmt: skip
 # Class frequencies of the real fer2013.csv (35887 rows).
 FER_CLASS_COUNTS = (4953, 547, 5121, 8989, 6077, 4002, 6198)
+# The real IdLookupTable.csv: 27124 rows for 1783 images; 1190 ask for the 8 usual features, 556 for all 30.
+_LOOKUP_IMAGES, _LOOKUP_ROWS, _LOOKUP_USUAL, _LOOKUP_ALL = 1783, 27124, 1190, 556
+# Extra seed words: test faces and lookup choices get their own random streams.
+_TEST_STREAM, _LOOKUP_STREAM = 1, 2
 
 _CHUNK = 256  # faces drawn and formatted per pass
 
@@ -41,19 +46,94 @@ def write_keypoints_csv(path: Path, rows: int, seed: int = 0) -> None:
 
     def lines() -> Iterable[bytes]:
         yield (",".join([*KEYPOINT_COLUMNS, IMAGE_COLUMN]) + "\n").encode()
-        for lo in range(0, rows, _CHUNK):
-            n = min(_CHUNK, rows - lo)
-            images = np.empty((n, IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)
-            points = np.empty((n, len(KEYPOINT_COLUMNS)), dtype=np.float64)
-            for i in range(n):
-                images[i], points[i] = _keypoint_face(rng)
-            pixels = _finish(images, rng)
-            for i, text in enumerate(format_pixel_rows(pixels.reshape(n, -1))):
-                keep = np.ones_like(partial) if complete[lo + i] else partial
-                fields = [f"{v:.4f}" if k else "" for v, k in zip(points[i], keep, strict=True)]
-                yield (",".join(fields) + ",").encode() + text + b"\n"
+        for i, (points, text) in enumerate(_keypoint_faces(rng, rows)):
+            keep = np.ones_like(partial) if complete[i] else partial
+            fields = [f"{v:.4f}" if k else "" for v, k in zip(points, keep, strict=True)]
+            yield (",".join(fields) + ",").encode() + text + b"\n"
 
-    _write_atomic(Path(path), lines())
+    write_atomic_bytes(Path(path), lines())
+
+
+def write_keypoints_test_csv(path: Path, rows: int, seed: int = 0) -> None:
+    """Write ``rows`` synthetic faces as a Kaggle keypoints ``test.csv``: ``ImageId,Image``, ImageId 1..rows.
+
+    The faces are drawn as in :func:`write_keypoints_csv` (so a model trained on
+    one fits the other) from a stream of their own: the same seed gives test
+    faces that are not copies of the training ones.
+    """
+    rng = np.random.default_rng([seed, _TEST_STREAM])
+
+    def lines() -> Iterable[bytes]:
+        yield (",".join(TEST_HEADER) + "\n").encode()
+        for i, (_, text) in enumerate(_keypoint_faces(rng, rows)):
+            yield f"{i + 1},".encode() + text + b"\n"
+
+    write_atomic_bytes(Path(path), lines())
+
+
+def lookup_rows(image_ids: Iterable[int], seed: int = 0) -> list[tuple[int, str]]:
+    """The (ImageId, FeatureName) rows of an ``IdLookupTable.csv`` for these test images.
+
+    As in the real table (1783 images, 27124 rows): about 1190/1783 of the
+    images ask for the 8 usual features, 556/1783 for all 30, and the rest
+    for the 4 usual keypoints plus a seeded choice of others, sized so the
+    total matches the real proportion. A keypoint is asked for as both its
+    x and y. Rows are grouped by ImageId, ascending; features within an image
+    in training.csv's column order.
+    """
+    ids = sorted({int(i) for i in image_ids})
+    n = len(ids)
+    n_usual = round(n * _LOOKUP_USUAL / _LOOKUP_IMAGES)
+    n_all = min(round(n * _LOOKUP_ALL / _LOOKUP_IMAGES), n - n_usual)
+    n_some = n - n_usual - n_all
+    points = len(KEYPOINT_COLUMNS) // 2  # a keypoint is asked for as its x and its y
+    usual = [k for k in range(points) if KEYPOINT_COLUMNS[2 * k] in PARTIAL_COLUMNS]
+    others = [k for k in range(points) if k not in usual]
+    # The in-between images share what the real proportion leaves, spread evenly over them.
+    left = round(n * _LOOKUP_ROWS / _LOOKUP_IMAGES) // 2 - len(usual) * n_usual - points * n_all
+    spare = left - len(usual) * n_some
+    extras = [spare // n_some + (j < spare % n_some) for j in range(n_some)] if n_some else []
+
+    rng = np.random.default_rng([seed, _LOOKUP_STREAM])
+    kinds = rng.permutation(np.repeat([0, 1, 2], [n_usual, n_all, n_some]))  # 0 usual, 1 all, 2 between
+    extra = iter(rng.permutation(extras).tolist())
+    rows: list[tuple[int, str]] = []
+    for image_id, kind in zip(ids, kinds.tolist(), strict=True):
+        if kind == 0:
+            chosen = usual
+        elif kind == 1:
+            chosen = list(range(points))
+        else:  # strictly more than the usual 4 keypoints, strictly fewer than all 15
+            size = min(max(next(extra), 1), len(others) - 1)
+            chosen = sorted([*usual, *rng.choice(others, size=size, replace=False).tolist()])
+        rows += [(image_id, KEYPOINT_COLUMNS[2 * k + xy]) for k in chosen for xy in (0, 1)]
+    return rows
+
+
+def write_lookup_csv(path: Path, test_csv: Path, seed: int = 0) -> int:
+    """Write an ``IdLookupTable.csv`` (``RowId,ImageId,FeatureName,Location``) for the images of ``test_csv``.
+
+    Location is empty and RowId runs 1..M, as in Kaggle's file; see
+    :func:`lookup_rows` for which features each image asks for. Returns M.
+    """
+    image_ids, _ = read_keypoints_test_csv(test_csv)
+    rows = lookup_rows(image_ids.tolist(), seed)
+    header = ",".join(LOOKUP_HEADER) + "\n"
+    body = "".join(f"{r},{i},{f},\n" for r, (i, f) in enumerate(rows, start=1))
+    write_atomic_bytes(Path(path), [(header + body).encode("ascii")])
+    return len(rows)
+
+
+def _keypoint_faces(rng: np.random.Generator, rows: int) -> Iterable[tuple[np.ndarray, bytes]]:
+    """``rows`` faces, one by one: (30 keypoint values, the Image field as bytes), drawn a chunk at a time."""
+    for lo in range(0, rows, _CHUNK):
+        n = min(_CHUNK, rows - lo)
+        images = np.empty((n, IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)
+        points = np.empty((n, len(KEYPOINT_COLUMNS)), dtype=np.float64)
+        for i in range(n):
+            images[i], points[i] = _keypoint_face(rng)
+        pixels = _finish(images, rng)
+        yield from zip(points, format_pixel_rows(pixels.reshape(n, -1)), strict=True)
 
 
 def write_fer2013_csv(path: Path, rows: int, seed: int = 0, usage: bool = True) -> None:
@@ -78,7 +158,7 @@ def write_fer2013_csv(path: Path, rows: int, seed: int = 0, usage: bool = True) 
                 tail = f",{USAGES[split[lo + i]]}" if usage else ""
                 yield f"{labels[lo + i]},".encode() + text + tail.encode() + b"\n"
 
-    _write_atomic(Path(path), lines())
+    write_atomic_bytes(Path(path), lines())
 
 
 def format_pixel_rows(pixels: np.ndarray) -> list[bytes]:
@@ -96,7 +176,7 @@ def format_pixel_rows(pixels: np.ndarray) -> list[bytes]:
     return [flat[s : e - 1] for s, e in zip(starts, ends, strict=True)]  # drop last space
 
 
-def _write_atomic(path: Path, chunks: Iterable[bytes]) -> None:
+def write_atomic_bytes(path: Path, chunks: Iterable[bytes]) -> None:
     """Write to a temporary name beside ``path``, then rename: never a half-written file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     # open(..., "xb") rather than mkstemp: the file gets the umask's mode, not 0600.

@@ -57,12 +57,32 @@ def build_model(
     if not getattr(model, "compiled", False):
         if kind is not None:  # built-in families place the augmentation layers themselves
             model = _with_augmentation(model, task, input_shape)
-        model.compile(optimizer=make_optimizer(params), loss=task.loss(),
+        model = self_contained(model, task, input_shape)
+        model.compile(optimizer=make_optimizer(params), loss=task.loss(input_shape[1]),
                       metrics=task.metrics(n_outputs, input_shape[1], spec.metric))
-    elif kind is not None and any(augment_of(params).values()) and not task.flips_targets:
-        raise ConfigError(f"data.augment: {spec.model[kind]} returns a compiled model, which hpo uses as it is; "
-                          "return it uncompiled to have hpo add the augmentation, or remove data.augment")
+    else:
+        if kind is not None and any(augment_of(params).values()) and not task.flips_targets:
+            raise ConfigError(f"data.augment: {spec.model[kind]} returns a compiled model, which hpo uses as it "
+                              "is; return it uncompiled to have hpo add the augmentation, or remove data.augment")
+        # The user's own compile (optimizer, loss, metrics), on the self-contained model.
+        compile_config = model.get_compile_config()
+        model = self_contained(model, task, input_shape)
+        model.compile_from_config(compile_config)
     return model
+
+
+def self_contained(core: keras.Model, task: Task, input_shape: tuple[int, ...]) -> keras.Model:
+    """``core`` (which sees pixels / 255) between raw 0-255 pixels in and the task's decoded
+    output (keypoints in pixels): what a saved model needs to be used without hpo."""
+    inputs = keras.Input(shape=input_shape, name="pixels")
+    x = keras.layers.Rescaling(1.0 / 255.0, name="pixels_to_unit")(inputs)
+    outputs = task.decode(core(x), input_shape[1])
+    return keras.Model(inputs, outputs, name=f"{core.name}_pixels")
+
+
+def core_of(model: keras.Model) -> keras.Model:
+    """The family's or user's model inside ``self_contained``'s wrapper."""
+    return next(layer for layer in model.layers if isinstance(layer, keras.Model))
 
 
 def _with_augmentation(model: keras.Model, task: Task, input_shape: tuple[int, ...]) -> keras.Model:

@@ -33,7 +33,7 @@ def test_mask_keeps_every_row_and_drop_only_complete_ones(keypoints_csv: Path, t
     assert 10 <= complete < 120
     assert not np.isnan(dropped.y_train).any() and not np.isnan(dropped.y_val).any()
     assert masked.x_train.shape[1:] == (96, 96, 1) and masked.x_train.dtype == np.float32
-    assert masked.x_train.min() >= 0.0 and masked.x_train.max() <= 1.0
+    assert masked.x_train.min() >= 0.0 and 1.0 < masked.x_train.max() <= 255.0  # raw pixels: the model scales them
 
 
 def test_split_is_seeded_and_limit_applies(keypoints_csv: Path, tmp_path: Path) -> None:
@@ -94,3 +94,22 @@ def test_fer2013_private_test_rows_never_reach_training(tmp_path: Path) -> None:
     seen = {x.tobytes() for x in np.concatenate([data.x_train, data.x_val])}
     assert not seen & {x.tobytes() for x in data.x_test}
     assert "no PublicTest rows" in data.split_note
+
+
+def test_fer2013_training_rows_only_hold_out_a_test_split_and_say_so(tmp_path: Path) -> None:
+    import pandas as pd
+
+    full = tmp_path / "full.csv"
+    write_fer2013_csv(full, 300, seed=2)
+    frame = pd.read_csv(full)
+    frame = frame[frame["Usage"] == "Training"]
+    path = tmp_path / "training_only.csv"
+    frame.to_csv(path, index=False)
+    data = load_dataset({"format": "fer2013", "path": str(path), "validation_fraction": 0.2, "test_fraction": 0.1})
+    n = len(frame)
+    assert data.x_test is not None and len(data.x_test) == round(n * 0.1)
+    assert len(data.x_train) + len(data.x_val) + len(data.x_test) == n
+    seen = {x.tobytes() for x in np.concatenate([data.x_train, data.x_val])}
+    assert not seen & {x.tobytes() for x in data.x_test}
+    assert f"no PrivateTest rows: test = seeded 10% of Training, {len(data.x_test)} rows" in data.split_note
+    assert "no PublicTest rows: validation = seeded 20% of Training" in data.split_note
