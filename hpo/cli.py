@@ -9,24 +9,48 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
 from hpo import __version__
-from hpo.errors import ConfigError, HpoError, StorageError
+from hpo.errors import ConfigError, HpoError, Interrupted, StorageError
+
+# What one printed message line may hold: a hostile file's huge key or value is cut, not echoed.
+MAX_LINE = 400
+MAX_LINES = 20
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def say(kind: str, message: str) -> None:
+    """Print ``hpo: KIND: ...`` on stderr: the one place every error and warning line is bounded
+    (at most MAX_LINE characters, the middle cut so the file and key at the start and the advice
+    at the end stay; at most MAX_LINES lines) and its control characters escaped."""
+    lines = message.split("\n")
+    if len(lines) > MAX_LINES:
+        lines = [*lines[: MAX_LINES - 1], f"... and {len(lines) - MAX_LINES + 1} more lines like these"]
+    for line in lines:
+        line = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", line)
+        if len(line) > MAX_LINE:
+            head, tail = MAX_LINE * 2 // 3, MAX_LINE // 4
+            line = f"{line[:head]} ...[{len(line) - head - tail} characters cut]... {line[-tail:]}"
+        print(f"hpo: {kind}: {line}", file=sys.stderr)
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         # One line, naming the flag, instead of argparse's usage block.
-        self.exit(2, f"{self.prog}: error: {message}; see `{self.prog} --help`\n")
+        say("error", f"{message}; see `{self.prog} --help`")
+        self.exit(2)
 
 
-def _number(kind: type[int] | type[float], *, above: float | None = None, at_least: float | None = None):  # type: ignore[no-untyped-def]
-    """An argparse type: a number of ``kind`` within bounds, with a one-line complaint."""
+def _number(kind: type[int] | type[float], *, above: float | None = None, at_least: float | None = None,  # type: ignore[no-untyped-def]
+            at_most: int | None = None, why: str = ""):
+    """An argparse type: a number of ``kind`` within bounds, with a one-line complaint
+    (``why``: what the upper bound is for)."""
     noun = "a whole number" if kind is int else "a number"
 
     def parse(text: str) -> float:
@@ -38,6 +62,8 @@ def _number(kind: type[int] | type[float], *, above: float | None = None, at_lea
             raise argparse.ArgumentTypeError(f"must be >= {at_least:g}, got {text}")
         if above is not None and not value > above:
             raise argparse.ArgumentTypeError(f"must be > {above:g}, got {text}")
+        if at_most is not None and value > at_most:
+            raise argparse.ArgumentTypeError(f"must be at most {at_most}{why}, got {text}")
         return value
 
     return parse
@@ -49,6 +75,26 @@ _positive_float = _number(float, above=0)
 
 def _non_negative(kind: type[int] | type[float]):  # type: ignore[no-untyped-def]
     return _number(kind, at_least=0)
+
+
+def _file_out(example: str):  # type: ignore[no-untyped-def]
+    """An argparse type for an output FILE: a trailing slash or an existing folder names a
+    folder, and Path() would silently drop the slash and write a file called like the folder."""
+
+    def parse(text: str) -> str:
+        if text != "-" and (text.endswith(("/", os.sep)) or Path(text).is_dir()):
+            raise argparse.ArgumentTypeError(
+                f"{text} is a directory; give a file name, e.g. {os.path.join(text, example)}")
+        return text
+
+    return parse
+
+
+# `hpo data synth` bounds: real files are far smaller (FER2013: 35,887 rows; Kaggle keypoints: 7,049).
+MAX_SYNTH_ROWS = 100_000
+MAX_SYNTH_PER_CLASS = 10_000
+MAX_SYNTH_SIDE = 1024
+MAX_SEED = 2**31 - 1  # as in study files (hpo.space.MAX_SEED)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="print only errors")
     p.add_argument("--gpus", metavar="LIST",
                    help="run one worker process per listed GPU, e.g. 0,1,2,3 (CUDA_VISIBLE_DEVICES)")
-    p.add_argument("--per-gpu", type=_positive_int, default=1, metavar="M",
+    p.add_argument("--per-gpu", type=_positive_int, metavar="M",  # default 1, filled in by _check_flags
                    help="with --gpus: worker processes per GPU (memory growth on; default 1)")
     p.add_argument("--workers", type=_positive_int, metavar="K", help="run K CPU worker processes")
     p.add_argument("--mixed-precision", action="store_true",
@@ -105,11 +151,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="write the best trial's configuration as JSON")
     p.add_argument("--study", required=True, metavar="NAME")
     storage_flag(p)
-    p.add_argument("--out", default="-", metavar="FILE", help="output file, or - for stdout")
+    p.add_argument("--out", default="-", type=_file_out("best.json"), metavar="FILE",
+                   help="output file, or - for stdout")
 
     p = sub.add_parser("train", help="train the final model from an exported JSON config")
     p.add_argument("--config", required=True, metavar="FILE", help="JSON written by hpo export")
-    p.add_argument("--out", required=True, metavar="FILE", help="where to save the model (.keras)")
+    p.add_argument("--out", required=True, type=_file_out("model.keras"), metavar="FILE",
+                   help="where to save the model (.keras)")
     p.add_argument("--data", metavar="PATH", help="data file on this machine (overrides data.path)")
     p.add_argument("--epochs", type=_positive_int, metavar="N",
                    help="epochs to train (default: the best trial's best epoch + 1)")
@@ -130,7 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, metavar="FILE", help=".keras file from hpo train")
     p.add_argument("--input", required=True, nargs="+", metavar="PATH",
                    help="Kaggle test.csv, a FER2013 CSV, an image folder, or image files")
-    p.add_argument("--out", required=True, metavar="FILE", help="predictions CSV (or the submission)")
+    p.add_argument("--out", required=True, type=_file_out("predictions.csv"), metavar="FILE",
+                   help="predictions CSV (or the submission)")
     p.add_argument("--kaggle-lookup", metavar="FILE",
                    help="Kaggle IdLookupTable.csv: write the submission RowId,Location in its order")
 
@@ -156,44 +205,91 @@ def build_parser() -> argparse.ArgumentParser:
     synth = data_sub.add_parser("synth", help="write a synthetic file in a real data set's format")
     synth.add_argument("format", choices=("keypoints", "keypoints-test", "lookup", "fer2013", "image-folder"),
                        help="keypoints: training.csv; keypoints-test: test.csv; lookup: IdLookupTable.csv")
-    synth.add_argument("--rows", type=_positive_int, metavar="N",
+    synth.add_argument("--rows", type=_number(int, at_least=1, at_most=MAX_SYNTH_ROWS,
+                                              why=" (the real FER2013 file has 35887)"), metavar="N",
                        help="keypoints, keypoints-test, fer2013: rows to write")
     synth.add_argument("--test", metavar="FILE", help="lookup: the test.csv whose images the table asks about")
     synth.add_argument("--out", required=True, metavar="PATH", help="file (CSV formats) or folder (image-folder)")
-    synth.add_argument("--seed", type=_non_negative(int), default=0, metavar="S")
+    synth.add_argument("--seed", type=_number(int, at_least=0, at_most=MAX_SEED), default=0, metavar="S")
     synth.add_argument("--classes", metavar="A,B", help="image-folder: class names (default happy,sad)")
-    synth.add_argument("--per-class", type=_positive_int, default=40, metavar="N",
+    synth.add_argument("--per-class", type=_number(int, at_least=2, at_most=MAX_SYNTH_PER_CLASS), metavar="N",
                        help="image-folder: images per class, train and test together (default 40)")
-    synth.add_argument("--size", type=_positive_int, nargs=2, default=(48, 48), metavar=("H", "W"),
+    synth.add_argument("--size", type=_number(int, at_least=8, at_most=MAX_SYNTH_SIDE), nargs=2, metavar=("H", "W"),
                        help="image-folder: image height and width (default 48 48)")
     synth.add_argument("--rgb", action="store_true", help="image-folder: colour images (default grey)")
     return parser
+
+
+def _image_folder_only(a: argparse.Namespace) -> tuple[str, str] | None:
+    return None if a.format == "image-folder" else ("for image-folder", f"with {a.format}")
+
+
+# Flags that do nothing in some combination, in one table: (command, flag's dest, its default,
+# when it does nothing -> (where it does something, the combination given)). Given with a value
+# that would change something, what was asked cannot be done: refused. Given with the value it
+# has anyway: ignored, and said so once.
+_INERT_FLAGS: tuple[tuple[str, str, object, Callable[[argparse.Namespace], tuple[str, str] | None]], ...] = (
+    ("worker", "per_gpu", 1, lambda a: None if a.gpus is not None else ("with --gpus", "without --gpus")),
+    ("data", "rows", None, lambda a: ("for keypoints, keypoints-test and fer2013", f"with {a.format} (it takes "
+                                      f"{'--per-class' if a.format == 'image-folder' else 'its images from --test'})")
+          if a.format in ("image-folder", "lookup") else None),
+    ("data", "test", None, lambda a: None if a.format == "lookup" else ("for lookup", f"with {a.format}")),
+    ("data", "classes", None, _image_folder_only),
+    ("data", "per_class", 40, _image_folder_only),
+    ("data", "size", [48, 48], _image_folder_only),
+    ("data", "rgb", False, _image_folder_only),
+)
+
+
+def _check_flags(args: argparse.Namespace) -> None:
+    """Refuse or warn about flags that do nothing here (``_INERT_FLAGS``), then fill in defaults."""
+    for command, dest, default, inert in _INERT_FLAGS:
+        value = getattr(args, dest, None) if args.command == command else None
+        where = inert(args) if value is not None and value is not False else None
+        if where is not None:
+            flag, (only, given) = "--" + dest.replace("_", "-"), where
+            if value != default:
+                raise ConfigError(f"{flag}: only {only}, not {given}; drop it")
+            say("warning", f"{flag} is ignored {given} (it is only {only})")
+        if value is None and default is not None and args.command == command:
+            setattr(args, dest, default)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # TensorFlow's C++ start-up chatter hides hpo's own output; HPO users can still opt in.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from hpo import signals
+
+    # A worker records Ctrl-C / SIGTERM from its first moment (start-up imports take seconds).
+    restore = signals.install() if args.command == "worker" else (lambda: None)
     try:
+        _check_flags(args)
         return _dispatch(args)
+    except Interrupted as e:
+        print(f"hpo: {e}", file=sys.stderr)
+        return e.exit_code
     except HpoError as e:
-        for line in str(e).splitlines() or [type(e).__name__]:
-            print(f"hpo: error: {line}", file=sys.stderr)
+        say("error", str(e) or type(e).__name__)
         return e.exit_code
     except _interrupted() as e:
         print(f"hpo: {str(e) or 'interrupted'}", file=sys.stderr)
         return 130
     except _storage_errors() as e:
-        from hpo.storage import _first_line
+        from hpo.storage import _first_line, read_only
 
-        print(f"hpo: error: storage failed: {_first_line(e)}", file=sys.stderr)
+        what = "the storage is read-only (give a writable database)" if read_only(e) else "storage failed"
+        say("error", f"{what}: {_first_line(e)}")
         return 1
+    except OSError as e:  # a file no library code expected to fail on: still one line, not a traceback
+        say("error", f"{e.filename}: {e.strerror}" if e.filename and e.strerror else str(e) or type(e).__name__)
+        return 1
+    finally:
+        restore()
 
 
 def _interrupted() -> tuple[type[BaseException], ...]:
-    from hpo.worker import Interrupted
-
-    return (Interrupted, KeyboardInterrupt)
+    return (KeyboardInterrupt,)  # a second Ctrl-C (hpo.signals), or one outside a worker
 
 
 def _storage_errors() -> tuple[type[BaseException], ...]:
@@ -226,6 +322,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
 
     url = resolve_url(args.storage)
+    if args.command in ("proxy", "dashboard"):
+        check_listen(args.host, args.port)  # before the database is opened, and before a server's banner
     if args.command == "proxy":
         return _proxy(url, args.host, args.port)
     if args.command == "report":
@@ -267,8 +365,6 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "worker" and (args.gpus is not None or args.workers is not None):
         from hpo.fleet import plan, run_fleet
 
-        if args.per_gpu != 1 and args.gpus is None:
-            raise ConfigError("--per-gpu: only with --gpus")
         slots = plan(args.gpus, args.per_gpu, args.workers, args.worker_id)
         return run_fleet(slots, _worker_flags(args, args.trials, args.timeout))
     if args.command == "worker":
@@ -298,16 +394,20 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "status":
         import json
 
-        from hpo.status import format_summary, hpo_studies, study_summary
+        from hpo.status import format_summary, half_made_studies, hpo_studies, study_summary
 
         storage = open_storage(url, must_exist=True)
         names = [args.study] if args.study else hpo_studies(storage)
         summaries = [study_summary(storage, n) for n in names]
+        broken = [] if args.study else half_made_studies(storage)
         if args.json:
-            print(json.dumps(summaries, indent=2))
+            print(json.dumps([*summaries, *({"study": n, "half_made": True} for n in broken)], indent=2))
         else:
             print(f"storage: {redact(url)}")
             print("\n".join(format_summary(s) for s in summaries) if summaries else "no studies yet")
+            for n in broken:
+                print(f"study {n!r}: its creation was interrupted (no spec pinned); "
+                      f"`hpo create --study {n}` makes it again")
         return 0
     if args.command == "export":
         from hpo.export import best_config, dump, write_atomic
@@ -335,12 +435,17 @@ def _worker_flags(args: argparse.Namespace, trials: int | None, timeout: float |
     """The flags of one worker process (no fleet flags, no --worker-id)."""
     flags = ["--study", args.study, "--recycle-mb", str(args.recycle_mb), "--db-wait", str(args.db_wait),
              "--max-retries", str(args.max_retries)]
-    for flag, value in (("--storage", args.storage), ("--data", args.data), ("--space", args.space),
-                        ("--trials", trials), ("--timeout", timeout)):
+    if args.storage is not None:
+        # Through the environment the children inherit, not argv: `ps` shows argv, password included.
+        os.environ["HPO_STORAGE"] = args.storage
+    for flag, value in (("--data", args.data), ("--space", args.space), ("--trials", trials),
+                        ("--timeout", timeout)):
         if value is not None:
             flags += [flag, str(value)]
     if args.mixed_precision:
         flags.append("--mixed-precision")
+    if args.quiet:  # else a fleet's workers, and a recycled worker, would talk after all
+        flags.append("--quiet")
     return flags
 
 
@@ -355,6 +460,31 @@ def _reexec_worker(args: argparse.Namespace, ran_here: int, ran_total: int, elap
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(sys.executable, argv)
+
+
+def check_listen(host: str, port: int) -> None:
+    """A one-line error for an address a server cannot listen on: a busy port, a bad host."""
+    import errno
+    import socket
+
+    if not 0 < port < 65536:
+        raise ConfigError(f"--port: {port} is not a TCP port (1-65535)")
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as e:
+        raise ConfigError(f"--host: cannot listen on {host!r}: {getattr(e, 'strerror', None) or e}; "
+                          "give an address of this machine, e.g. 127.0.0.1 or 0.0.0.0") from e
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers themselves do
+        try:
+            probe.bind(address)
+        except OSError as e:
+            if e.errno == errno.EADDRNOTAVAIL:
+                raise ConfigError(f"--host: {host} is not an address of this machine; give one of its addresses, "
+                                  "e.g. 127.0.0.1 or 0.0.0.0") from e
+            what = "is in use" if e.errno == errno.EADDRINUSE else f"cannot be used ({e.strerror})"
+            raise ConfigError(f"--port: {host}:{port} {what}; pick another port with --port") from e
 
 
 def _proxy(url: str, host: str, port: int) -> int:
@@ -385,30 +515,28 @@ def _synth(args: argparse.Namespace) -> int:
     from hpo.data import synth
 
     out = Path(args.out)
-    if args.test is not None and args.format != "lookup":
-        raise ConfigError(f"--test: only for lookup, not {args.format}")
     if args.format == "image-folder":
-        if args.rows is not None:
-            raise ConfigError("--rows: image-folder takes --per-class instead")
         classes = [c.strip() for c in args.classes.split(",")] if args.classes else None
-        if classes is not None and (len(classes) < 2 or not all(classes) or len(set(classes)) != len(classes)):
-            raise ConfigError(f"--classes: give two or more distinct names separated by commas, got {args.classes!r}")
+        if classes is not None and (not 2 <= len(classes) <= 100 or not all(classes)
+                                    or len(set(classes)) != len(classes)):
+            raise ConfigError(f"--classes: give 2 to 100 distinct names separated by commas, got {args.classes!r}")
         try:
             counts = synth.write_image_folder(out, classes=classes, per_class=args.per_class,
                                               size=tuple(args.size), rgb=args.rgb, seed=args.seed)
+        except ValueError as e:  # a class name that cannot be a folder name ("a/b", ".x")
+            raise ConfigError(f"--{e}") from e
         except FileExistsError as e:
             raise ConfigError(f"--out: {out} exists and is not empty; give a new folder") from e
         except OSError as e:
             raise StorageError(f"--out: cannot write {out}: {e.strerror}") from e
         print(f"wrote {', '.join(f'{n} {k}' for k, n in counts.items())} images to {out}", file=sys.stderr)
         return 0
-    if args.classes or args.rgb or args.per_class != 40 or tuple(args.size) != (48, 48):
-        raise ConfigError(f"--classes/--per-class/--size/--rgb: only for image-folder, not {args.format}")
-    if out.exists() and out.is_dir():
-        raise ConfigError(f"--out: {out} is a directory; give a file name")
+    try:  # a CSV format: --out names a file (image-folder's names a folder)
+        _file_out({"lookup": "IdLookupTable.csv", "fer2013": "fer2013.csv", "keypoints-test": "test.csv"}.get(
+            args.format, "training.csv"))(args.out)
+    except argparse.ArgumentTypeError as e:
+        raise ConfigError(f"--out: {e}") from e
     if args.format == "lookup":
-        if args.rows is not None:
-            raise ConfigError("--rows: lookup takes its images from --test")
         if args.test is None:
             raise ConfigError("--test: required for lookup: the test.csv (ImageId,Image) the table is for")
         if out.resolve() == Path(args.test).resolve():

@@ -2,6 +2,16 @@
 
 Only ``hpo.cli`` prints them: one line, exit code ``exit_code``. Library code
 raises them (wrapping driver errors with ``from e``) and never prints.
+
+    HpoError (1)
+    ├── ConfigError (2): bad input; fix it and rerun
+    │   ├── SpecError: a study file
+    │   ├── SpecDriftError: the study file differs from the pinned spec
+    │   ├── StudyNotFoundError
+    │   └── DataError: a data or model file
+    ├── StorageError (1): the database; retry when it is back
+    ├── Interrupted (130): Ctrl-C or SIGTERM
+    └── TrialError: one trial went bad; the worker goes on
 """
 
 from __future__ import annotations
@@ -37,6 +47,12 @@ class DataError(ConfigError):
 
 class StorageError(HpoError):
     """The storage (database) cannot be reached or used. Exit 1: retry when it is back."""
+
+
+class Interrupted(HpoError):
+    """Stopped by Ctrl-C or SIGTERM (hpo.signals); the running trial was requeued. Exit 130."""
+
+    exit_code = 130
 
 
 class TrialError(HpoError):

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from hpo.errors import DataError
+from hpo.files import atomic_path, write_atomic
 
 
 def evaluate(model_path: Path, out_dir: Path, *, data_path: str | None = None,
@@ -77,8 +78,6 @@ def evaluate(model_path: Path, out_dir: Path, *, data_path: str | None = None,
         images["confusion.png"] = _confusion_png(y, variants["model"], dataset.labels, out_dir / "confusion.png")
     elif spec.task == "keypoints":
         images["faces.png"] = _faces_png(x, y, variants["model"], out_dir / "faces.png")
-    from hpo.export import write_atomic
-
     write_atomic(out_dir / "evaluation.json", json.dumps(result, indent=1) + "\n")
     write_atomic(out_dir / "index.html", _html(result, images))
     head = "accuracy" if spec.task == "classification" else "rmse"
@@ -189,12 +188,10 @@ def _faces_png(x: np.ndarray, y: np.ndarray, predicted: np.ndarray, path: Path) 
 def _save(fig: Any, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
-    tmp = path.with_name(f".{path.name}.tmp.png")
     try:
-        fig.savefig(tmp, dpi=80)
-        tmp.replace(path)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=80)
     finally:
-        tmp.unlink(missing_ok=True)
         plt.close(fig)
     return path
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from hpo import __version__
 from hpo.errors import ConfigError, HpoError
+from hpo.files import write_atomic as write_atomic  # re-exported: `hpo export --out` writes with it
 from hpo.record import (
     BASELINE_ATTR,
     BEST_EPOCH_ATTR,
@@ -24,7 +24,7 @@ from hpo.record import (
     fixed_values,
     trivial_baseline,
 )
-from hpo.space import full_params, spec_from_dict
+from hpo.space import full_params, params_problems, spec_from_dict
 from hpo.study import pinned_spec
 
 if TYPE_CHECKING:
@@ -119,39 +119,85 @@ def _installed(package: str) -> str:
         return "not installed"
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write to a temporary name in the same folder, then rename: never a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the file from a dashboard container
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def dump(config: dict[str, Any]) -> str:
     return json.dumps(config, indent=2, sort_keys=False) + "\n"
 
 
+# The keys `hpo train` reads, and their JSON types: a hand edit of the wrong type is one line, not
+# a traceback deep in training. (None: may be null or absent.)
+_CONFIG_TYPES: dict[str, tuple[type | None, ...]] = {
+    "task": (str,), "metric": (str,), "direction": (str,), "params": (dict,), "epochs": (int,), "data": (dict,),
+    "spec": (dict,), "study": (str, None), "trial": (int, None), "value": (int, float, None),
+    "ranked": (list, None), "data_file": (dict, None), "trivial_baseline": (dict, None),
+}
+_RANKED_TYPES: dict[str, tuple[type | None, ...]] = {
+    "params": (dict,), "epochs": (int,), "trial": (int, None), "value": (int, float, None)}
+
+
+_JSON_NAMES: dict[type | None, str] = {str: "a string", dict: "an object", list: "a list", int: "an integer",
+                                       float: "a number", None: "null"}
+
+
+def _type_problems(obj: dict[str, Any], types: dict[str, tuple[type | None, ...]], key: str) -> list[str]:
+    out = []
+    for name, allowed in types.items():
+        value = obj.get(name)
+        if name not in obj and None not in allowed:
+            out.append(f"{key}{name}: missing; is it from `hpo export`?")
+            continue
+        kinds = tuple(t for t in allowed if t is not None)
+        if value is None and None in allowed or not isinstance(value, bool) and isinstance(value, kinds):
+            continue  # (a JSON true is not an integer)
+        wanted = " or ".join(_JSON_NAMES[t] for t in allowed)
+        out.append(f"{key}{name}: must be {wanted}, got {json.dumps(value)[:40]}")
+    return out
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [k for k, _ in pairs]
+    dupes = sorted({k for k in keys if keys.count(k) > 1})
+    if dupes:  # json.loads would keep the last silently
+        raise ValueError(f"duplicate key {dupes[0]!r} in one object; keep one")
+    return dict(pairs)
+
+
 def read_config(path: Path) -> dict[str, Any]:
+    """Read and check an exported JSON: types, agreement with its pinned spec, and every param
+    (of ``params`` and of each ``ranked`` trial) legal under that spec, so a hand edit cannot
+    make `hpo train` build what no trial of the study could have built."""
     try:
-        config = json.loads(path.read_text(encoding="utf-8"))
+        config = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_no_duplicate_keys)
     except FileNotFoundError as e:
         raise ConfigError(f"{path}: no such file; write one with `hpo export --out {path}`") from e
+    except IsADirectoryError as e:
+        raise ConfigError(f"{path}: is a directory; give the JSON file `hpo export --out` wrote") from e
     except OSError as e:
         raise ConfigError(f"{path}: cannot read: {e.strerror}") from e
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    except (ValueError, RecursionError) as e:  # JSONDecodeError, UnicodeDecodeError, duplicates, deep nesting
         raise ConfigError(f"{path}: not valid JSON: {e}") from e
     if not isinstance(config, dict):
         raise ConfigError(f"{path}: expected a JSON object from `hpo export`")
-    missing = [k for k in ("task", "metric", "direction", "params", "epochs", "data")
-               if k not in config]
-    if missing:
-        raise ConfigError(f"{path}: missing keys {', '.join(missing)}; is it from `hpo export`?")
-    if config.get("spec"):
-        spec_from_dict(config["spec"], source=str(path), pinned=True)  # validates params against the model
+    problems = _type_problems(config, _CONFIG_TYPES, "")
+    if problems:
+        raise ConfigError("\n".join(f"{path}: {p}" for p in problems))
+    spec = spec_from_dict(config["spec"], source=f"{path}: spec", pinned=True)
+    for name in ("task", "metric", "direction"):
+        if config[name] != getattr(spec, name):
+            problems.append(f"{name}: {config[name]!r} but the pinned spec says {getattr(spec, name)!r}; "
+                            "export it again")
+    members = [("", config)] + [(f"ranked[{i}].", r) for i, r in enumerate(config.get("ranked") or [])]
+    for key, member in members:
+        if not isinstance(member, dict):
+            problems.append(f"{key[:-1]}: must be an object with params and epochs")
+            continue
+        kinds = _type_problems(member, _RANKED_TYPES, key) if key else []
+        problems += kinds
+        if kinds:
+            continue
+        problems += params_problems(spec, member["params"], f"{key}params")
+        if not 1 <= member["epochs"] <= spec.max_epochs:  # no trial trained longer than the budget
+            problems.append(f"{key}epochs: {member['epochs']} is not in 1..{spec.max_epochs} (the study's "
+                            "budget.max_epochs); to train longer, pass --epochs N")
+    if problems:
+        raise ConfigError("\n".join(f"{path}: {p}" for p in problems))
     return config

@@ -17,12 +17,12 @@ Reading the metadata needs no Keras.
 from __future__ import annotations
 
 import json
-import os
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hpo.errors import DataError
+from hpo.files import atomic_path
 
 if TYPE_CHECKING:
     import keras
@@ -39,21 +39,16 @@ def save_model(model: keras.Model, path: Path, metadata: dict[str, Any]) -> None
     if compile_config:
         meta["compile_config"] = compile_config
     text = json.dumps(meta, indent=1, default=_jsonable)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")
     # An instance attribute shadows the method for this one save: Keras writes no compile config
     # (an ensemble's members are compiled models too).
     models = _models_in(model)
     for m in models:
         object.__setattr__(m, "get_compile_config", lambda: None)
     try:
-        model.save(tmp)
-        with zipfile.ZipFile(tmp, "a") as archive:
-            archive.writestr(METADATA_MEMBER, text)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        with atomic_path(path) as tmp:  # keeps the .keras suffix Keras insists on
+            model.save(tmp)
+            with zipfile.ZipFile(tmp, "a") as archive:
+                archive.writestr(METADATA_MEMBER, text)
     finally:
         for m in models:
             object.__delattr__(m, "get_compile_config")

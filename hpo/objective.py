@@ -22,15 +22,19 @@ import keras
 import optuna
 from optuna_integration import KerasPruningCallback
 
+from hpo import signals
 from hpo.data.datasets import Dataset
-from hpo.errors import TrialError
-from hpo.modelfile import save_model
+from hpo.errors import Interrupted, TrialError
+from hpo.modelfile import read_metadata, save_model
 from hpo.record import (
+    BASELINE_ATTR,
     BEST_EPOCH_ATTR,
     CHECKPOINT_ATTR,
     EPOCHS_ATTR,
     FAIL_REASON_ATTR,
     PARAM_COUNT_ATTR,
+    REQUEUED_ATTR,
+    RESTARTED_ATTR,
     RESUMED_ATTR,
     VAL_METRICS_ATTR,
     WALL_SECONDS_ATTR,
@@ -67,6 +71,18 @@ class Checkpointer(keras.callbacks.Callback):
             except Exception:  # already gone: nothing to free
                 pass
             self.previous = None
+
+
+class StopOnSignal(keras.callbacks.Callback):
+    """Ends the fit at the next batch once Ctrl-C or SIGTERM arrived (hpo.signals): raising here,
+    not from the signal handler, and before the epoch's end, so no partial epoch is reported
+    to the pruner or checkpointed."""
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        signals.check("during a trial; it was re-enqueued")
+
+    def on_test_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        signals.check("during a trial; it was re-enqueued")
 
 
 class Objective:
@@ -117,13 +133,26 @@ class Objective:
         from optuna.artifacts import download_artifact
 
         path = workdir / "resume.keras"
+        curve = trial.storage.get_trial(trial._trial_id).intermediate_values
         try:
             download_artifact(artifact_store=self.artifacts, artifact_id=pointer["artifact_id"], file_path=str(path))
-        except Exception:  # checkpoint not reachable from this machine: train from scratch
-            return None, 0
+            read_metadata(path, "checkpoint")  # a truncated or foreign file is as good as gone
+        except Exception as e:
+            if not curve:
+                return None, 0  # a requeued trial with no curve of its own: epoch 0 is a clean start
+            # A retry that inherited the dead run's curve cannot start over under the same number
+            # (its epochs are already reported): fail it and queue its params afresh, once.
+            frozen = trial.storage.get_trial(trial._trial_id)
+            params = {**frozen.system_attrs.get("fixed_params", {}), **trial.params}
+            attrs: dict[str, Any] = {REQUEUED_ATTR: trial.number}
+            if trial.user_attrs.get(BASELINE_ATTR) is not None:
+                attrs[BASELINE_ATTR] = trial.user_attrs[BASELINE_ATTR]
+            trial.study.enqueue_trial(params, user_attrs=attrs)
+            trial.set_user_attr(RESTARTED_ATTR, True)
+            raise TrialError(f"its checkpoint of epoch {pointer['epoch']} is gone ({type(e).__name__}); "
+                             "queued again to start from epoch 0") from e
         last = int(pointer["epoch"])
         # The inherited curve (epochs 0..last) is part of this trial's record.
-        curve = trial.storage.get_trial(trial._trial_id).intermediate_values
         for step in range(last + 1):
             recorder.record(float(curve[step]) if step in curve else float("nan"))
         trial.set_user_attr(RESUMED_ATTR, last)
@@ -145,7 +174,8 @@ class Objective:
         try:
             params = suggest(trial, spec)
             resume_from, initial_epoch = self._resume_point(trial, workdir, recorder)
-            callbacks: list[keras.callbacks.Callback] = [KerasPruningCallback(trial, spec.metric)]
+            signals.check("before a trial; it was re-enqueued")
+            callbacks: list[keras.callbacks.Callback] = [StopOnSignal(), KerasPruningCallback(trial, spec.metric)]
             if checkpointer is not None:
                 callbacks.append(checkpointer)  # after the report: the curve never has a gap
             if self.on_epoch is not None:
@@ -161,6 +191,8 @@ class Objective:
             _record_metrics(trial, result.history, recorder)
             if recorder.best_value is None:
                 raise TrialError(f"metric {spec.metric} never appeared in the training logs")
+        except Interrupted:
+            raise  # not this configuration's fault: the worker requeues it and exits
         except optuna.TrialPruned:
             if checkpointer is not None:
                 checkpointer.discard()

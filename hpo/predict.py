@@ -86,7 +86,7 @@ def _read_csv(path: Path, height: int, width: int, channels: int) -> tuple[list[
 
 def predict(model_path: Path, inputs: Sequence[Path], out: Path, *, kaggle_lookup: Path | None = None,
             log: Callable[[str], None] = print) -> int:
-    from hpo.export import write_atomic
+    from hpo.files import write_atomic
     from hpo.modelfile import load_model, read_metadata
 
     meta = read_metadata(model_path)

@@ -11,6 +11,7 @@ from typing import Any
 # Study user attributes.
 SPEC_ATTR = "hpo:spec"  # the validated spec, pinned at creation
 SHA_ATTR = "hpo:spec_sha256"
+CREATING_ATTR = "hpo:creating"  # time.time() the creation began (refreshed); with no spec: unfinished
 CHANGES_ATTR = "hpo:changes"  # [{at, changes: [key path (old -> new)]}]: how the study grew
 DATA_ATTR = "hpo:data"  # {source, file: {path, sha256}, splits: {train|validation|test: {rows, sha256}, note}}
 TRIVIAL_ATTR = "hpo:trivial_baseline"  # {metric, value, predictor, split}: the trivial predictor's score
@@ -21,6 +22,7 @@ SURPLUS_ATTR = "hpo:surplus"  # a trial created past the budget, failed without 
 REQUEUED_ATTR = "hpo:requeued_from"  # number of the interrupted trial this one continues
 CHECKPOINT_ATTR = "hpo:checkpoint"  # {artifact_id, epoch}: the newest saved model
 FIXED_ATTR = "hpo:fixed"  # {name: value}: Keras Tuner Fixed / overridden values
+RESTARTED_ATTR = "hpo:restarted"  # failed because its checkpoint was gone; its params were queued afresh
 RESUMED_ATTR = "resumed_from_epoch"
 FAIL_REASON_ATTR = "fail_reason"
 VAL_METRICS_ATTR = "val_metrics"  # every validation metric at the best epoch

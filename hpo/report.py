@@ -18,12 +18,14 @@ import base64
 import html
 import io
 import math
+import os
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hpo.errors import ConfigError, HpoError
+from hpo.files import write_atomic
 from hpo.fmt import beats, param_text, params_json, trivial_verdict
 from hpo.record import BASELINE_ATTR, EPOCHS_ATTR, RUN_ATTRS, WALL_SECONDS_ATTR, trivial_baseline
 from hpo.study import pinned_spec
@@ -341,7 +343,12 @@ def build_report(storage: optuna.storages.BaseStorage, name: str, out: Path, *, 
         raise HpoError(f"study {name!r} has {len(done)} completed trials; a report needs at least 2")
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out: {out} is a file; give a directory")
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"--out: cannot create {out}: {e.strerror}; give a directory you can write") from e
+    if not os.access(out, os.W_OK | os.X_OK):  # before the figures are drawn, not after
+        raise ConfigError(f"--out: {out} is not writable; give a directory you can write")
 
     trivial = trivial_baseline(study.user_attrs)
     images = {"history": _figure_png(_history_figure(trials, spec.metric, spec.direction, trivial))}
@@ -353,7 +360,7 @@ def build_report(storage: optuna.storages.BaseStorage, name: str, out: Path, *, 
     images["parallel"] = _figure_png(_parallel_figure(study, spec.metric, spec.direction))
     images["slice"] = _figure_png(_slice_figure(study, spec.metric, spec.direction))
     for key, png in images.items():
-        (out / f"{key}.png").write_bytes(png)
+        write_atomic(out / f"{key}.png", png)
 
     importance_extra = (_table(["parameter", "importance"], [[k, f"{v:.3f}"] for k, v in scores.items()])
                         if scores else f"<p>{html.escape(str(why_not))}</p>")
@@ -371,7 +378,7 @@ def build_report(storage: optuna.storages.BaseStorage, name: str, out: Path, *, 
         summary += f"; {trivial_verdict(study.best_value, trivial, spec.direction)}"
     page = _PAGE.format(title=html.escape(f"hpo report: {name}"), name=html.escape(name),
                         summary=html.escape(summary), sections="\n".join(sections))
-    (out / "index.html").write_text(page, encoding="utf-8")
+    write_atomic(out / "index.html", page)
     return out / "index.html"
 
 

@@ -13,6 +13,7 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,12 @@ if TYPE_CHECKING:
 
 MAX_SEED = 2**31 - 1
 MAX_GRID_POINTS = 100_000
+# A study file is a page of YAML. These bounds keep a hostile one (a huge file, a "billion
+# laughs" alias bomb, deep nesting) from costing memory, time or megabytes of error text.
+MAX_FILE_BYTES = 1 << 20
+MAX_YAML_VALUES = 100_000  # every use of an alias counts again
+MAX_YAML_DEPTH = 64
+MAX_NAME_LENGTH = 128  # a study name is a database key and part of file names
 
 # Type and lower bound of each sampler option ("bool" for flags).
 _SAMPLER_OPTION_TYPES: dict[str, tuple[str, float]] = {
@@ -79,17 +86,34 @@ class ParamSpec:
             return optuna.distributions.CategoricalDistribution(self.choices)
         raise ValueError(f"fixed parameter {self.name} has no distribution")
 
-    def contains(self, value: Any) -> bool:
+    def contains(self, value: Any, *, grid: bool = True) -> bool:
+        return self.problem(value, grid=grid) is None
+
+    def problem(self, value: Any, *, grid: bool = True) -> str | None:
+        """Why this parameter can never take ``value`` (a choice it lacks, out of range, off the
+        step grid), or None. The one check for baselines and for edited exports (``grid=False``:
+        range only, for values recorded before grids were checked: a pinned study's baselines)."""
         if self.type == "fixed":
-            return bool(value == self.value)
+            return None if bool(value == self.value) else f"{value!r} differs from the fixed value {self.value!r}"
         if self.type == "categorical":
-            return any(same(value, c) for c in self.choices)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            return False
+            if any(same(value, c) for c in self.choices):
+                return None
+            return f"{value!r} is not one of the choices: {', '.join(map(repr, self.choices))}"
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            return f"must be a{'n integer' if self.type == 'int' else ' number'}, got {value!r}"
         if self.type == "int" and not float(value).is_integer():
-            return False
+            return f"must be an integer, got {value!r}"
         assert self.low is not None and self.high is not None
-        return self.low <= value <= self.high
+        if not self.low <= value <= self.high:
+            return f"{value!r} is outside the parameter's range [{self.low:g}, {self.high:g}]"
+        step = self.step or (1 if self.type == "int" else None)
+        if grid and step is not None and not self.log:
+            k = (value - self.low) / step
+            if abs(k - round(k)) > 1e-6:  # tolerance: trial values are low + k*step in floating point
+                below = self.low + math.floor(k) * step
+                return (f"{value!r} is off the parameter's grid (low {self.low:g}, step {step:g}); "
+                        f"nearest: {below:g} or {below + step:g}")
+        return None
 
 
 @dataclass(frozen=True)
@@ -214,20 +238,82 @@ def load_spec(path: str | Path, *, expected_name: str | None = None) -> StudySpe
     path = Path(path)
     source = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError as e:
         raise SpecError(f"{source}: no such study file; create it or pass --space FILE") from e
+    except IsADirectoryError as e:
+        raise SpecError(f"{source}: is a directory; give the study file itself (NAME.yaml)") from e
     except OSError as e:
         raise SpecError(f"{source}: cannot read: {e.strerror}") from e
+    if len(data) > MAX_FILE_BYTES:
+        raise SpecError(f"{source}: larger than {MAX_FILE_BYTES >> 10} KiB; a study file is a page of YAML")
     try:
-        raw = yaml.safe_load(text)
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise SpecError(f"{source}: not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start}); "
+                        "save it as UTF-8") from e
+    raw = parse_yaml(text, source)
+    return spec_from_dict(raw, source=source, default_name=path.stem, expected_name=expected_name,
+                          base_dir=path.parent)
+
+
+def parse_yaml(text: str, source: str) -> Any:
+    """``yaml.safe_load``, refusing what PyYAML takes silently or at any cost: a duplicate key
+    (the last one would win), and more than ``MAX_YAML_VALUES`` values or ``MAX_YAML_DEPTH``
+    levels (an alias bomb: a few lines that expand to billions of values). Checked on the
+    node graph, before anything is built from it."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        problems = _node_problems(node, source)
+        if problems:
+            raise SpecError("\n".join(problems))
+        return loader.construct_document(node)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         raise SpecError(f"{source}: {where}malformed YAML: {problem}") from e
-    return spec_from_dict(raw, source=source, default_name=path.stem, expected_name=expected_name,
-                          base_dir=path.parent)
+    except RecursionError as e:  # PyYAML composes recursively: hundreds of [[[ levels
+        raise SpecError(f"{source}: nested more than {MAX_YAML_DEPTH} levels deep") from e
+    finally:
+        loader.dispose()
+
+
+def _node_problems(root: yaml.Node, source: str) -> list[str]:
+    """Duplicate keys (with their key path and both lines), and the size and depth bounds."""
+    found: list[tuple[int, str]] = []
+    stack: list[tuple[yaml.Node, str, int]] = [(root, "", 0)]
+    count = 0
+    while stack:
+        node, path, depth = stack.pop()
+        count += 1
+        if count > MAX_YAML_VALUES:
+            return [f"{source}: more than {MAX_YAML_VALUES} values (every use of a YAML alias counts "
+                    "again); a study file needs far fewer"]
+        if depth > MAX_YAML_DEPTH:
+            return [f"{source}: {path}: nested more than {MAX_YAML_DEPTH} levels deep"]
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend((item, f"{path}[{i}]", depth + 1) for i, item in enumerate(node.value))
+        elif isinstance(node, yaml.MappingNode):
+            first: dict[tuple[str, str], int] = {}
+            for key, value in node.value:
+                merge = key.tag == "tag:yaml.org,2002:merge"  # `<<: *base`: its keys join this mapping
+                name = str(key.value) if isinstance(key, yaml.ScalarNode) else "?"
+                sub = path if merge else f"{path}.{name}" if path else name
+                if isinstance(key, yaml.ScalarNode) and not merge:
+                    line = key.start_mark.line + 1
+                    if (key.tag, key.value) in first:
+                        found.append((line, f"{source}: {sub}: duplicate key (lines {first[key.tag, key.value]} "
+                                            f"and {line}); YAML would keep only the last: keep one"))
+                    else:
+                        first[key.tag, key.value] = line
+                stack.append((key, sub, depth + 1))
+                stack.append((value, sub, depth + 1))
+    return [message for _, message in sorted(found)]
 
 
 def spec_from_dict(
@@ -305,6 +391,8 @@ class _Validator:
         if not isinstance(name, str) or not name.strip():
             self.bad("name", "must be a non-empty string")
             name = ""
+        elif len(name) > MAX_NAME_LENGTH and not self.pinned:  # pinned: the study exists under it
+            self.bad("name", f"is {len(name)} characters long; at most {MAX_NAME_LENGTH}")
         elif expected_name is not None and name != expected_name:
             self.bad("name", f"is {name!r} but the study is {expected_name!r}; make them agree")
         task = top.get("task")
@@ -319,7 +407,7 @@ class _Validator:
         trials, max_epochs = self.budget(top.get("budget"))
         params = self.params(raw_params, model) + augment
         sampler = self.sampler(top.get("sampler"), params)
-        pruner = self.pruner(top.get("pruner"), max_epochs)
+        pruner = self.pruner(top.get("pruner"), max_epochs, trials)
         baselines = self.baselines(top.get("baselines"), params, model)
         if len(baselines) > trials:
             self.bad("baselines", f"{len(baselines)} baselines but budget.trials is {trials}; "
@@ -512,7 +600,7 @@ class _Validator:
                                          "use fewer values or another sampler")
         return out
 
-    def pruner(self, raw: Any, max_epochs: int) -> dict[str, Any]:
+    def pruner(self, raw: Any, max_epochs: int, trials: int) -> dict[str, Any]:
         p = dict(raw) if isinstance(raw, Mapping) else {"type": "median"} if raw is None else raw
         if not isinstance(p, Mapping):
             self.bad("pruner", "must be a mapping like {type: hyperband, min_resource: 2}")
@@ -540,7 +628,34 @@ class _Validator:
             opts["max_resource"] > max_epochs
         ):
             self.bad("pruner.max_resource", f"must be <= budget.max_epochs ({max_epochs})")
+        if not self.pinned and min(max_epochs, trials) >= 1:  # pinned: accepted when the study was made
+            whole = {k: v for k, v in opts.items() if isinstance(v, int) and not isinstance(v, bool) and v >= 0}
+            self.pruner_budget(kind, whole, max_epochs, trials)
         return {"type": kind, **opts}
+
+    def pruner_budget(self, kind: str, n: dict[str, int], max_epochs: int, trials: int) -> None:
+        """Refuse settings under which the pruner can never prune within the budget: such a study
+        silently costs the whole budget. Trials report epochs 0 .. max_epochs - 1 as steps."""
+        never = "so no trial could ever be pruned; lower it or use pruner type none"
+        for key in ("n_startup_trials", "n_min_trials", "bootstrap_count"):
+            if key in n and n[key] >= trials:  # counts of other trials; a study has trials - 1 at most
+                what = "every trial would be pruned at its first rung" if key == "bootstrap_count" else never
+                self.bad(f"pruner.{key}", f"{n[key]} >= budget.trials ({trials}), {what}")
+        if "n_warmup_steps" in n and n["n_warmup_steps"] >= max_epochs:
+            self.bad("pruner.n_warmup_steps", f"{n['n_warmup_steps']} >= budget.max_epochs ({max_epochs}): "
+                                              f"no epoch is past the warm-up, {never}")
+        if kind == "successive_halving" and "min_resource" in n:
+            rate = min(n.get("min_early_stopping_rate", 0), 64)  # 64: far past any budget already
+            first = n["min_resource"] * n.get("reduction_factor", 4) ** rate
+            if first >= max_epochs:
+                self.bad("pruner.min_resource", f"the first rung is at epoch {first} (min_resource x reduction_factor"
+                                                f"^min_early_stopping_rate) but trials stop at budget.max_epochs "
+                                                f"({max_epochs}), {never}")
+        if kind == "hyperband" and "min_resource" in n and n["min_resource"] >= n.get("max_resource", max_epochs):
+            top = n.get("max_resource", max_epochs)
+            self.bad("pruner.min_resource", f"{n['min_resource']} >= max_resource ({top}"
+                                            f"{'' if 'max_resource' in n else ' = budget.max_epochs'}): hyperband "
+                                            f"has no rung before the last epoch, {never}")
 
     def params(self, raw: Any, model: Mapping[str, Any]) -> tuple[ParamSpec, ...]:
         if raw is None and "keras_tuner" in model:
@@ -671,6 +786,14 @@ class _Validator:
             return None
         if log and low <= 0:
             self.bad(f"{key}.low", "must be > 0 when log: true")
+        if step is not None and step > 0 and not log and not self.pinned:
+            # Optuna would silently shrink the range to the last step below high (exact decimals, as it does).
+            span, d_step = Decimal(str(high)) - Decimal(str(low)), Decimal(str(step))
+            if span % d_step:
+                top = Decimal(str(low)) + span // d_step * d_step
+                self.bad(f"{key}.step", f"{step:g} does not divide high - low ({high:g} - {low:g}): Optuna would "
+                                        f"shrink the range to [{low:g}, {top:g}]; make high {top:g} or "
+                                        f"{top + d_step:g}, or pick a step that divides it")
         spec = ParamSpec(name=name, type=kind, low=low, high=high, step=step, log=log, when=when)
         self.domain(spec, key, [low, high], domains)
         return spec
@@ -721,8 +844,16 @@ class _Validator:
                     continue  # reported where it is declared; or one of build_model(hp)'s own
                 if p is None:
                     self.bad(f"{key}.{name}", "is not a parameter of this study; declare it in params")
-                elif not p.contains(value):
-                    self.bad(f"{key}.{name}", f"{value!r} is outside the parameter's range")
+                    continue
+                # A pinned study's baselines are enqueued already: range only, as when it was created.
+                problem = p.problem(value, grid=not self.pinned)
+                if problem:
+                    self.bad(f"{key}.{name}", problem)
+                for cond, values in () if self.pinned else p.when:
+                    if cond in base and not any(same(base[cond], v) for v in values):
+                        self.bad(f"{key}.{name}", f"is never used: {name} is searched only when {cond} is "
+                                                  f"{' or '.join(map(repr, values))}, and this baseline has "
+                                                  f"{cond}: {base[cond]!r}; drop it")
             out.append(dict(base))
         return tuple(out)
 
@@ -784,6 +915,36 @@ def full_params(spec: StudySpec, trial_params: Mapping[str, Any]) -> dict[str, A
     values = spec.defaults(str(family) if family in catalog.model_families() else None)
     values.update(chosen)
     return values
+
+
+def params_problems(spec: StudySpec, values: Any, key: str = "params") -> list[str]:
+    """Why ``values`` (a trial's full params, as ``hpo export`` writes them) are not ones this
+    study could have trained: a name its model does not take, a searched value outside its range
+    or choices, a fixed or unsearched one changed. The same ``ParamSpec.problem`` the baselines pass;
+    range only, not the step grid: a baseline enqueued before grids were checked may be the best."""
+    if not isinstance(values, Mapping):
+        return [f"{key}: must be a mapping of parameter names to values, got {type(values).__name__}"]
+    searched_family = spec.param(MODEL_PARAM) is not None
+    family = values.get(MODEL_PARAM) if searched_family else spec.model.get("family")
+    defaults = spec.defaults(str(family) if family in catalog.model_families() else None)
+    own_names = "keras_tuner" in spec.model  # build_model(hp) declares names the spec never lists
+    problems: list[str] = []
+    for name, value in values.items():
+        p = spec.param(str(name))
+        if p is not None:
+            problem = p.problem(value, grid=False)
+            if problem and p.when and not active(p, values) and same(value, defaults.get(str(name))):
+                problem = None  # a conditional parameter not in play: exported with its default
+        elif own_names:
+            continue
+        elif name in defaults:
+            problem = None if same(value, defaults[name]) else (
+                f"{value!r}: the study neither searches nor fixes {name}; its trials used {defaults[name]!r}")
+        else:
+            problem = "is not a parameter of this study's model"
+        if problem:
+            problems.append(f"{key}.{name}: {problem}")
+    return problems
 
 
 def augment_of(params: Mapping[str, Any]) -> dict[str, Any]:

@@ -158,3 +158,10 @@ def hpo_studies(storage: optuna.storages.BaseStorage) -> list[str]:
     from hpo.record import SPEC_ATTR
 
     return sorted(s.study_name for s in storage.get_all_studies() if SPEC_ATTR in s.user_attrs)
+
+
+def half_made_studies(storage: optuna.storages.BaseStorage) -> list[str]:
+    """Studies whose creation by hpo was interrupted (no spec pinned): listed so they are not invisible."""
+    from hpo.study import half_made
+
+    return sorted(s.study_name for s in storage.get_all_studies() if half_made(s.user_attrs))

@@ -7,11 +7,13 @@ password never leaves this module unredacted.
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
 import warnings
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from hpo.errors import ConfigError, StorageError
 
@@ -42,6 +44,7 @@ def resolve_url(flag: str | None) -> str:
             f"--storage: unsupported URL scheme {scheme!r}; use sqlite:///PATH, "
             "postgresql+psycopg://USER@HOST:PORT/DB or grpc://HOST:PORT (an `hpo proxy`)"
         )
+    url = _encode_userinfo(url)
     try:
         make_url(url)
     except Exception as e:
@@ -63,17 +66,62 @@ def grpc_address(url: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def redact(url: str) -> str:
-    """The URL with any password replaced by ***, for messages and logs."""
-    from sqlalchemy.engine import make_url
+def _split_userinfo(url: str) -> tuple[str, str | None, str]:
+    """``SCHEME://USERINFO@REST`` -> (``SCHEME://``, USERINFO or None, REST).
 
-    try:
-        parsed = make_url(url)
-        if "password" in parsed.query:  # libpq also takes ?password=
-            parsed = parsed.update_query_dict({"password": "***"})
-        return parsed.render_as_string(hide_password=True)
-    except Exception:  # an unparsable URL: show only its scheme
+    The user part ends at the LAST '@': a password may hold unencoded '@', ':', '/', '#'
+    (SQLAlchemy and libpq end it at the first '@' and take the rest of the password for the
+    host). An '@' in a database name or query must then be written %40. SQLite URLs and
+    URLs with one '@' or none are parsed the usual way.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return "", None, url
+    if scheme.startswith("sqlite") or "@" not in rest:
+        return scheme + sep, None, rest
+    userinfo, _, after = rest.rpartition("@")
+    return scheme + sep, userinfo, after
+
+
+def _encode_userinfo(url: str) -> str:
+    """Percent-encode user and password when the user part holds an '@' of its own
+    (``user:p@ss@host``), so that the driver connects to the right host and its errors
+    (which name the host) carry no piece of the password."""
+    from urllib.parse import unquote
+
+    head, userinfo, after = _split_userinfo(url)
+    if userinfo is None or "@" not in userinfo:
+        return url
+    user, colon, password = userinfo.partition(":")
+    # unquote first: SQLAlchemy unquotes both, so an already-encoded %40 keeps its meaning.
+    encoded = quote(unquote(user), safe="") + (":" + quote(unquote(password), safe="") if colon else "")
+    return f"{head}{encoded}@{after}"
+
+
+def redact(url: str) -> str:
+    """The URL with any password replaced by ***: the only form of a URL hpo prints or logs.
+
+    Works on the text, not on a parse: whatever sits between the user name and the last '@'
+    is hidden, so a password with unencoded '@', ':', '/' or '#' never shows, even in a URL
+    no parser accepts.
+    """
+    import re
+
+    head, userinfo, after = _split_userinfo(url)
+    if not head:  # no SCHEME:// at all: show only the scheme
         return url.split(":", 1)[0] + "://…"
+    if head.startswith("sqlite"):
+        return url  # a file path: no credentials
+    shown = ""
+    if userinfo is not None:
+        user, colon, _ = userinfo.partition(":")
+        shown = f"{user}:***@" if colon else f"{userinfo}@"
+    after = re.sub(r"([?&]password=)[^&]*", r"\1***", after)  # libpq also takes ?password=
+    authority, rest = re.match(r"([^/?]*)(.*)", after, re.S).groups()  # type: ignore[union-attr]
+    host, colon, port = authority.rpartition(":")
+    if colon and not port.isdigit() and not authority.endswith("]"):
+        return f"{head}{shown}{host}:***"  # no number after the ':': perhaps a password whose '@' is missing
+    return f"{head}{shown}{authority}{rest}"
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -90,7 +138,9 @@ def open_storage(
 ) -> optuna.storages.RDBStorage:
     """Open the storage, turning driver errors into one-line ``StorageError``s.
 
-    ``must_exist`` refuses to create a new SQLite file (for read-only commands);
+    ``must_exist`` is for commands that only read (status, export, report, dashboard): the
+    database must already hold optuna's tables, and nothing is written to it, not even the
+    tables optuna would create in a foreign or empty database;
     ``heartbeat`` is for workers: stale trials are failed and retried elsewhere.
     """
     import optuna
@@ -99,12 +149,14 @@ def open_storage(
     if url.startswith("grpc://"):
         return _open_proxy(url)
     path = sqlite_path(url)
-    if path is not None:
-        if must_exist and not path.exists():
+    if must_exist:
+        if path is not None and not path.exists():
             raise StorageError(
                 f"no study database at {path}; create a study first with `hpo create` or "
                 "`hpo worker`, or pass --storage"
             )
+        _require_study_database(url, path)
+    if path is not None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -132,9 +184,10 @@ def open_storage(
             with warnings.catch_warnings():
                 # Heartbeats are "experimental" in optuna's vocabulary since 2.8; hpo relies on them.
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+                storage = _storage_class()(url, engine_kwargs=engine_kwargs, **kwargs)
             if path is not None:
-                _use_wal(storage)
+                if not must_exist:  # switching the journal mode rewrites the file's header: not for readers
+                    _use_wal(storage)
                 _serialize_sqlite_transactions(storage)
             return storage
         except (sqlalchemy.exc.SQLAlchemyError, OSError, RuntimeError) as e:
@@ -146,6 +199,101 @@ def open_storage(
             # RuntimeError: optuna refuses a schema written by another optuna version.
             raise StorageError(f"cannot open storage {redact(url)}: {_first_line(e)}") from e
     raise AssertionError("unreachable")
+
+
+def _storage_class() -> type:
+    """Optuna's RDBStorage, except that a RUNNING trial whose worker died before its first
+    heartbeat also counts as stale once it started longer ago than the grace period: optuna
+    skips trials without a heartbeat row, and such a trial would hold the budget forever."""
+    from datetime import UTC, datetime
+
+    import optuna
+    import sqlalchemy
+    from optuna.storages._rdb import models
+
+    class RDBStorage(optuna.storages.RDBStorage):
+        def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+            stale = list(super()._get_stale_trial_ids(study_id))
+            grace = self.grace_period if self.grace_period is not None else 2 * (self.heartbeat_interval or 60)
+            # Optuna 5 keeps datetime_start in UTC (naive); older versions the worker's local time.
+            utc = hasattr(models.TrialModel, "_datetime_start_utc")
+            started_column = models.TrialModel._datetime_start_utc if utc else models.TrialModel.datetime_start
+            now = datetime.now(UTC).replace(tzinfo=None) if utc else datetime.now()
+            session = self.scoped_session()
+            try:
+                never_beat = (
+                    session.query(models.TrialModel.trial_id, started_column)  # type: ignore[arg-type]
+                    .filter(models.TrialModel.study_id == study_id,
+                            models.TrialModel.state == optuna.trial.TrialState.RUNNING,
+                            ~sqlalchemy.exists().where(
+                                models.TrialHeartbeatModel.trial_id == models.TrialModel.trial_id))
+                    .all()
+                )
+            finally:
+                session.close()
+            for trial_id, started in never_beat:
+                if started is not None and (now - started).total_seconds() > grace and trial_id not in stale:
+                    stale.append(trial_id)
+            return stale
+
+    return RDBStorage
+
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def _require_study_database(url: str, path: Path | None) -> None:
+    """Refuse, before optuna sees it, a database that is not a complete optuna study database.
+
+    Optuna's RDBStorage creates its tables (and stamps their version) in whatever database it
+    is given: a reader pointed at a foreign database or an empty file would write to it. The
+    check itself cannot write: SQLite is opened read-only (``mode=ro``), PostgreSQL only queried.
+    """
+    import sqlalchemy
+    import sqlalchemy.exc
+    from optuna.storages._rdb import models
+    from sqlalchemy.pool import NullPool
+
+    def refuse(why: str, hint: str = "point --storage at the database your workers use, "
+               "or create a study there with `hpo create`") -> ConfigError:
+        return ConfigError(f"{redact(url)}: not an hpo/Optuna study database ({why}); {hint}")
+
+    if path is not None:
+        if path.is_dir():
+            raise refuse(f"{path} is a directory")
+        try:
+            with path.open("rb") as f:
+                header = f.read(len(SQLITE_MAGIC))
+        except OSError as e:
+            raise StorageError(f"cannot open storage {redact(url)}: {e.strerror}") from e
+        if header and header != SQLITE_MAGIC:
+            raise refuse("not a SQLite file")
+        uri = f"file:{quote(str(path.absolute()))}?mode=ro"
+        engine = sqlalchemy.create_engine(
+            "sqlite://", poolclass=NullPool, creator=lambda: sqlite3.connect(uri, uri=True, timeout=60))
+    else:
+        engine = sqlalchemy.create_engine(url, poolclass=NullPool, connect_args={"connect_timeout": 10})
+    try:
+        with engine.connect() as conn:
+            tables = set(sqlalchemy.inspect(conn).get_table_names())
+            if not {"studies", "version_info"} <= tables:
+                raise refuse("no Optuna tables")
+            # alembic_version and both version rows: optuna would add them on open, too.
+            missing = sorted(set(models.BaseModel.metadata.tables) - tables) + (
+                [] if "alembic_version" in tables else ["alembic_version"])
+            if not missing:
+                missing = [t for t in ("version_info", "alembic_version")
+                           if not conn.execute(sqlalchemy.text(f"SELECT COUNT(*) FROM {t}")).scalar()]
+    except (sqlalchemy.exc.SQLAlchemyError, OSError) as e:
+        if getattr(getattr(e, "orig", None), "sqlite_errorname", "") in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
+            raise refuse("not a SQLite file") from e
+        raise StorageError(f"cannot open storage {redact(url)}: {_first_line(e)}") from e
+    finally:
+        engine.dispose()
+    if missing:
+        shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+        raise refuse(f"missing {shown}", "if an older optuna made it, upgrade it with "
+                     "`optuna storage upgrade --storage URL`")
 
 
 def artifacts_dir(url: str) -> Path:
@@ -162,14 +310,29 @@ def artifacts_dir(url: str) -> Path:
 
 
 def open_artifact_store(url: str) -> Any:
+    """The study's artifact store (trial checkpoints): optuna's FileSystemArtifactStore, except
+    that every write is atomic (hpo.files) and recreates the directory if it was deleted
+    meanwhile, so a removed artifacts folder costs only the checkpoints in it, not every later
+    trial. Readers (``hpo dashboard``) and the objective use it through optuna's API unchanged."""
+    from functools import partial
+    from typing import BinaryIO
+
     from optuna.artifacts import FileSystemArtifactStore
+
+    from hpo.files import write_atomic
+
+    class ArtifactStore(FileSystemArtifactStore):
+        def write(self, artifact_id: str, content_body: BinaryIO) -> None:
+            # Optuna's own write opens the final name: a worker killed mid-upload would leave a
+            # truncated checkpoint for the retry to resume from, and a missing folder fails it.
+            write_atomic(self._get_filepath(artifact_id), iter(partial(content_body.read, 1 << 20), b""))
 
     path = artifacts_dir(url)
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise StorageError(f"cannot create the artifact store {path}: {e.strerror}; set HPO_ARTIFACTS") from e
-    return FileSystemArtifactStore(str(path))
+    return ArtifactStore(str(path))
 
 
 def _use_wal(storage: optuna.storages.RDBStorage) -> None:
@@ -243,9 +406,17 @@ def _env_int(name: str, default: int, minimum: int = 1) -> int:
 
 
 def _first_line(e: BaseException) -> str:
+    """The driver's own words, one line: SQLAlchemy's ``orig``, or a gRPC status and its details
+    (a gRPC error's str() is a multi-line repr: ``<_InactiveRpcError of RPC that ...``)."""
     orig = getattr(e, "orig", None) or e
+    code, details = getattr(orig, "code", None), getattr(orig, "details", None)
+    if callable(code) and callable(details):
+        try:
+            return f"gRPC {code().name}: {' '.join(str(details() or '').split())[:200]}"
+        except Exception:  # not a finished RPC after all
+            pass
     text = str(orig).strip().splitlines()
-    return text[0] if text else type(orig).__name__
+    return text[0][:300] if text else type(orig).__name__
 
 
 def storage_errors() -> tuple[type[BaseException], ...]:
@@ -303,3 +474,17 @@ def count_states(
     return Counter(
         t.state.name for t in trials if before_trial_id is None or t._trial_id < before_trial_id
     )
+
+
+def read_only(e: BaseException) -> bool:
+    """A database that refuses writes (a read-only SQLite file, a PostgreSQL standby): waiting
+    will not fix it."""
+    seen: set[int] = set()
+    current: BaseException | None = e
+    while current is not None and id(current) not in seen:
+        text = str(current).lower()
+        if "readonly database" in text or "read-only" in text or "read only" in text:
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False

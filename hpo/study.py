@@ -8,13 +8,14 @@ spec is refused with the key paths that differ.
 from __future__ import annotations
 
 import json
+import os
 import time
 import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from hpo.errors import ConfigError, SpecDriftError, StorageError, StudyNotFoundError
-from hpo.record import BASELINE_ATTR, CHANGES_ATTR, DATA_ATTR, SHA_ATTR, SPEC_ATTR, TRIVIAL_ATTR
+from hpo.record import BASELINE_ATTR, CHANGES_ATTR, CREATING_ATTR, DATA_ATTR, SHA_ATTR, SPEC_ATTR, TRIVIAL_ATTR
 from hpo.space import StudySpec, grid_search_space, spec_from_dict
 from hpo.storage import _first_line, storage_errors
 
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
 # Top-level spec keys an existing study may change: more trials or epochs, other sampler or
 # pruner settings. Anything else would make earlier trials incomparable.
 GROWABLE = ("budget", "sampler", "pruner")
+# A creation silent this long (baselines refresh the marker every 50) was killed, not slow.
+HALF_MADE_AFTER_S = float(os.environ.get("HPO_HALF_MADE_AFTER", "30"))
 
 
 def make_sampler(spec: StudySpec, *, worker_id: int = 0) -> optuna.samplers.BaseSampler:
@@ -115,7 +118,11 @@ def pinned_spec(storage: optuna.storages.BaseStorage, name: str, *, wait_s: floa
         if SPEC_ATTR in attrs:
             return spec_from_dict(attrs[SPEC_ATTR], source=f"study {name!r} (pinned spec)", pinned=True)
         # Another worker may be between creating the study and pinning its spec.
-        if time.monotonic() > deadline:
+        if time.monotonic() > deadline or half_made(attrs):
+            if CREATING_ATTR in attrs:
+                raise StudyNotFoundError(
+                    f"--study: the creation of study {name!r} was interrupted (no spec pinned); "
+                    f"`hpo create --study {name}` or `hpo worker --study {name}` makes it again")
             raise StudyNotFoundError(
                 f"--study: study {name!r} has no hpo spec pinned; it was not created by hpo"
             )
@@ -137,15 +144,24 @@ def create_study(storage: optuna.storages.BaseStorage, spec: StudySpec) -> tuple
                 sampler=make_sampler(spec), pruner=make_pruner(spec),
             )
         except optuna.exceptions.DuplicatedStudyError:
-            reconcile(storage, pinned_spec(storage, spec.name), spec)
-            return open_study(storage, spec.name)[0], False
+            if not _remove_if_half_made(storage, spec.name):
+                reconcile(storage, pinned_spec(storage, spec.name), spec)
+                return open_study(storage, spec.name)[0], False
+            study = optuna.create_study(
+                study_name=spec.name, storage=storage, direction=spec.direction,  # type: ignore[arg-type]
+                sampler=make_sampler(spec), pruner=make_pruner(spec),
+            )
         try:
             # Baselines first, the spec last: other workers wait for the spec, so none can
             # sample before the baselines are queued, and a study without a spec is one
-            # whose creation did not finish.
+            # whose creation did not finish. The marker (refreshed as baselines go in) tells
+            # a creation in progress from one that was killed.
+            study.set_user_attr(CREATING_ATTR, time.time())
             for i, baseline in enumerate(spec.baselines):
                 searched = {k: v for k, v in baseline.items() if k not in spec.fixed}
                 study.enqueue_trial(searched, user_attrs={BASELINE_ATTR: i})
+                if i % 50 == 49:
+                    study.set_user_attr(CREATING_ATTR, time.time())
             study.set_user_attr(SHA_ATTR, spec.sha256)
             study.set_user_attr(SPEC_ATTR, spec.to_dict())
         except BaseException:
@@ -154,6 +170,24 @@ def create_study(storage: optuna.storages.BaseStorage, spec: StudySpec) -> tuple
         return study, True
     except storage_errors() as e:
         raise StorageError(f"storage failed while creating study {spec.name!r}: {_first_line(e)}") from e
+
+
+def half_made(attrs: Mapping[str, Any]) -> bool:
+    """A study hpo began to create and never finished (killed before its spec was pinned), and
+    whose creator has been silent for HALF_MADE_AFTER_S: nobody is finishing it."""
+    started = attrs.get(CREATING_ATTR)
+    return SPEC_ATTR not in attrs and isinstance(started, (int, float)) and time.time() - started > HALF_MADE_AFTER_S
+
+
+def _remove_if_half_made(storage: optuna.storages.BaseStorage, name: str) -> bool:
+    """Delete study ``name`` if its creation was interrupted (it holds no results: only queued
+    baselines), so that creating it again starts clean. Returns whether it was removed."""
+    import optuna
+
+    if not half_made(storage.get_study_user_attrs(storage.get_study_id_from_name(name))):
+        return False
+    optuna.delete_study(study_name=name, storage=storage)
+    return True
 
 
 def check_same_spec(pinned: StudySpec, spec: StudySpec) -> list[str]:
@@ -192,12 +226,21 @@ def reconcile(storage: optuna.storages.BaseStorage, pinned: StudySpec, spec: Stu
 def open_study(
     storage: optuna.storages.BaseStorage, name: str, *, worker_id: int = 0
 ) -> tuple[optuna.Study, StudySpec]:
+    import zlib
+
     import optuna
 
+    from hpo.storage import count_states
+
     spec = pinned_spec(storage, name)
+    # The seed depends on the worker id and on how many trials the study already holds: a worker
+    # restarted with the same id (a container keeps its hostname; a user reruns the command) must
+    # not replay its first life's random start-up samples. Still reproducible from the same state.
+    life = sum(count_states(storage, storage.get_study_id_from_name(name)).values())
+    offset = worker_id if life == 0 else zlib.crc32(f"{worker_id}/{life}".encode())
     study = optuna.load_study(
         study_name=name, storage=storage,
-        sampler=make_sampler(spec, worker_id=worker_id), pruner=make_pruner(spec),
+        sampler=make_sampler(spec, worker_id=offset), pruner=make_pruner(spec),
     )
     return study, spec
 

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from hpo.errors import ConfigError, DataError
-from hpo.export import read_config, write_atomic
+from hpo.export import read_config
+from hpo.files import atomic_path, write_atomic
 from hpo.space import spec_from_dict
 
 TTA_CHOICES = ("none", "flip")
@@ -210,12 +211,10 @@ def _curve_png(histories: list[dict[str, list[float]]], trials: list[Any], metri
     ax.legend(fontsize=8)
     ax.set_title("learning curves")
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
     try:
-        fig.savefig(tmp, dpi=90)
-        tmp.replace(path)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=90)
     except OSError as e:
-        tmp.unlink(missing_ok=True)
         raise DataError(f"--out: cannot write {path}: {e.strerror}") from e
     finally:
         plt.close(fig)

@@ -12,23 +12,23 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import signal
 import socket
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from hpo.errors import ConfigError, StorageError, StudyNotFoundError, TrialError
+from hpo import signals
+from hpo.errors import ConfigError, HpoError, Interrupted, StorageError, StudyNotFoundError, TrialError
 from hpo.record import (
     BASELINE_ATTR,
     CHECKPOINT_ATTR,
     FINISHED,
     LIVE,
     REQUEUED_ATTR,
+    RESTARTED_ATTR,
     SPEC_ATTR,
     SURPLUS_ATTR,
     fail_reason,
@@ -40,6 +40,7 @@ from hpo.storage import (
     count_states,
     open_artifact_store,
     open_storage,
+    read_only,
     sqlite_path,
     storage_errors,
 )
@@ -66,12 +67,13 @@ class WorkerContext:
 ObjectiveFactory = Callable[[StudySpec, "str | None", WorkerContext], Callable[["optuna.Trial"], float]]
 
 
+# Trials failing one after another mean broken data or code, not bad luck: stop after this many.
+MAX_FAILURES_IN_A_ROW = 5
+
+
 class BudgetReached(Exception):
     """This trial would exceed the study's budget: another worker took the last slot."""
 
-
-class Interrupted(Exception):
-    """The worker was stopped by Ctrl-C or SIGTERM."""
 
 
 def find_space_file(name: str) -> Path:
@@ -135,11 +137,17 @@ def rss_mb() -> float:
         return 0.0
 
 
-def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
+
+def run_worker(*args: Any, **kwargs: Any) -> WorkerReport:
+    """``_run_worker`` with Ctrl-C and SIGTERM recorded (hpo.signals) rather than raised anywhere."""
+    restore = signals.install()
+    try:
+        return _run_worker(*args, **kwargs)
+    finally:
+        restore()
 
 
-def run_worker(
+def _run_worker(
     storage_url: str,
     study_name: str,
     *,
@@ -180,6 +188,7 @@ def run_worker(
     context = WorkerContext(storage_url, worker_id, mixed_precision,
                             on_epoch=progress.epoch if progress is not None and live else None)
     objective = make_objective(given, data_path, context) if given is not None else None
+    signals.check("during start-up; the study is unchanged")
     storage = open_storage(storage_url, heartbeat=True)
     try:
         spec = pinned_spec(storage, study_name)
@@ -194,6 +203,7 @@ def run_worker(
         # Relative paths in a pinned spec (builders, loaders) are read beside this machine's study files.
         spec = dataclasses.replace(spec, base_dir=find_space_file(study_name).parent)
         objective = make_objective(spec, data_path, context)
+        signals.check("during start-up; the study is unchanged")
     if not exists:
         created_study, created = create_study(storage, spec)
         if created:
@@ -230,6 +240,8 @@ def run_worker(
 
     show_budget()  # from the first frame, before any trial has finished
     current: dict[str, Any] = {}
+    outage: dict[str, float] = {}
+    failures: list[str] = []  # reasons of the trials that failed in a row
 
     def guarded(trial: optuna.Trial) -> float:
         current["trial"] = trial
@@ -242,7 +254,16 @@ def run_worker(
             study.stop()
             return
         report.ran += 1
+        outage.clear()  # the storage works: a later error starts a new outage window
         log(_trial_line(study, frozen, spec))
+        if signals.requested():
+            study.stop()  # a signal arrived as this trial finished: stop before the next one
+        if frozen.state.name == "FAIL":
+            failures.append(fail_reason(frozen))
+            if len(failures) >= MAX_FAILURES_IN_A_ROW:
+                study.stop()
+        else:
+            failures.clear()
         show_budget()
         if frozen.state.name == "FAIL":
             _retry_failed(study, frozen, max_retries, log)
@@ -265,9 +286,6 @@ def run_worker(
             study.stop()
 
     _quiet_storage_errors_in_threads()
-    # Both signals explicitly: a worker started from a script with `&` inherits SIGINT as
-    # ignored, and Python then never raises KeyboardInterrupt on Ctrl-C.
-    previous = {sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     started = time.monotonic()
     try:
         while True:
@@ -281,35 +299,67 @@ def run_worker(
                     catch=(TrialError, BudgetReached), gc_after_trial=False,
                 )
                 break
-            except optuna.exceptions.UpdateFinishedTrialError as e:
-                # Another worker judged this one's trial stale (a long stall) and failed it; that
-                # trial is already queued again, so this worker simply goes on.
-                current.pop("trial", None)
-                log(f"a trial of this worker was failed as stale by another worker ({e}); carrying on")
-                if budget.exhausted():
-                    break
             except Exception as e:
+                if failed_as_stale(e):
+                    # Another worker judged this one's trial stale (a long stall: SIGSTOP, a frozen
+                    # VM) and failed it; its retry is already queued, so this worker goes on.
+                    current.pop("trial", None)
+                    log(f"a trial of this worker was failed as stale by another worker ({_first_line(e)}); "
+                        "its retry is queued; carrying on")
+                    if budget.exhausted():
+                        break
+                    continue
                 if not caused_by_storage(e):
                     raise
+                if read_only(e):
+                    raise StorageError(f"the storage is read-only ({_first_line(e)}); a worker must write its "
+                                       "trials: give it a writable database") from e
                 # The database went away (a restart, a failover, the network). Wait for it with
                 # bounded backoff; then fail this worker's interrupted trial and queue its params
-                # again, so it is neither lost nor run twice, and go on.
+                # again, so it is neither lost nor run twice, and go on. An outage is one window
+                # from its first error to the next finished trial: a database that answers reads
+                # but fails every write cannot keep the worker flapping "unreachable"/"back".
                 trial = current.pop("trial", None)
-                log(f"storage unreachable ({_first_line(e)}); retrying for up to {db_wait:g} s")
-                wait_for_storage(storage, db_wait, log)
+                outage.setdefault("since", time.monotonic())
+                outage["flaps"] = outage.get("flaps", 0) + 1
+                left = db_wait - (time.monotonic() - outage["since"])
+                if left <= 0:
+                    raise StorageError(f"storage failing for {db_wait:g} s (limit --db-wait) without a trial "
+                                       f"finishing: {_first_line(e)}") from e
+                if outage["flaps"] == 1:
+                    log(f"storage unreachable ({_first_line(e)}); retrying for up to {db_wait:g} s")
+                else:  # back, and failing again: wait longer each time, within the same window
+                    pause = min(2.0 ** outage["flaps"], 30.0, left)
+                    for _ in range(int(pause * 10)):
+                        signals.check("while waiting for the database")
+                        time.sleep(0.1)
+                wait_for_storage(storage, max(left, 0.1), log, quiet=outage["flaps"] > 1)
                 if trial is not None:
                     _fail_and_requeue(study, trial)
                 if budget.exhausted():
                     break
-    except KeyboardInterrupt as e:
-        _requeue(study, current.get("trial"))
-        raise Interrupted(f"worker stopped ({str(e) or 'Ctrl-C'}); its running trial was re-enqueued") from e
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        signals.check("between trials")
+        if len(failures) >= MAX_FAILURES_IN_A_ROW:
+            # Data or code that fails every trial: stop instead of burning retries forever.
+            raise HpoError(f"{len(failures)} trials in a row failed, the last with: {failures[-1][:200]}; "
+                           "the worker stops: fix the cause (see `hpo status`) and start it again")
+    except (Interrupted, KeyboardInterrupt) as e:
+        trial = current.get("trial")
+        _requeue(study, trial)
+        what = "its running trial was re-enqueued" if trial is not None else "no trial was running"
+        raise Interrupted(f"worker stopped ({signals.received_name() or 'Ctrl-C'}); {what}") from e
     report.states = dict(budget.counts())
     report.budget_reached = report.budget_reached or budget.exhausted()
     return report
+
+
+def failed_as_stale(e: BaseException) -> bool:
+    """Optuna's word for "your trial was finished by someone else": an update refused, or (at the
+    end of the trial) ``ValueError('Cannot tell a FAIL trial.')``."""
+    import optuna
+
+    return isinstance(e, optuna.exceptions.UpdateFinishedTrialError) or (
+        isinstance(e, ValueError) and str(e).startswith("Cannot tell a "))
 
 
 def fail_stale_trials(study: optuna.Study) -> None:
@@ -339,7 +389,7 @@ def _quiet_storage_errors_in_threads() -> None:
     threading.excepthook = hook
 
 
-def wait_for_storage(storage: Any, limit_s: float, log: Callable[[str], None]) -> None:
+def wait_for_storage(storage: Any, limit_s: float, log: Callable[[str], None], quiet: bool = False) -> None:
     """Poll the database with exponential backoff (0.5 s doubling to 15 s) until it answers.
 
     Raise a one-line ``StorageError`` once it has been unreachable for ``limit_s``."""
@@ -354,7 +404,8 @@ def wait_for_storage(storage: Any, limit_s: float, log: Callable[[str], None]) -
                     conn.execute(sqlalchemy.text("SELECT 1"))
             else:  # through the gRPC proxy
                 storage.get_all_studies()
-            log(f"storage is back after {time.monotonic() - started:.0f} s")
+            if not quiet:
+                log(f"storage is back after {time.monotonic() - started:.0f} s")
             return
         except storage_errors() as e:
             waited = time.monotonic() - started
@@ -362,6 +413,7 @@ def wait_for_storage(storage: Any, limit_s: float, log: Callable[[str], None]) -
                 raise StorageError(
                     f"storage unreachable for {waited:.0f} s (limit --db-wait {limit_s:g}): {_first_line(e)}"
                 ) from e
+            signals.check("while waiting for the database")
             time.sleep(min(delay, max(limit_s - waited, 0.05)))
             delay = min(delay * 2, 15.0)
 
@@ -375,8 +427,8 @@ def _retry_failed(
     import optuna
 
     history = list(frozen.system_attrs.get("retry_history", []))
-    if len(history) >= max_retries or not frozen.params:
-        return
+    if len(history) >= max_retries or not frozen.params or frozen.user_attrs.get(RESTARTED_ATTR):
+        return  # (a restarted trial's params are queued already)
     keep = {k: v for k, v in frozen.user_attrs.items() if k in (BASELINE_ATTR, REQUEUED_ATTR)}
     study.add_trial(optuna.trial.create_trial(
         state=optuna.trial.TrialState.WAITING, params=frozen.params, distributions=frozen.distributions,

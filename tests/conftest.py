@@ -31,6 +31,18 @@ def _postgres_or_skip() -> None:
         pytest.skip(f"no PostgreSQL answering at {PG_ADMIN} (set HPO_TEST_POSTGRES): {e}")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _cache_outside_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """In-process loads cache parsed data under the session's temp folder, not ~/.cache/hpo."""
+    previous = os.environ.get("HPO_CACHE_DIR")
+    os.environ["HPO_CACHE_DIR"] = str(tmp_path_factory.mktemp("hpo-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("HPO_CACHE_DIR", None)
+    else:
+        os.environ["HPO_CACHE_DIR"] = previous
+
+
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """A fresh, empty PostgreSQL database for one test; dropped afterwards."""

@@ -228,21 +228,21 @@ def test_dashboard_runs_optuna_dashboard_on_the_workers_database(compose: dict[s
     services = compose["services"]
     dashboard, worker = services["dashboard"], services["worker"]
     argv = as_argv(dashboard["entrypoint"]) + as_argv(dashboard["command"])
-    assert argv[0] == "optuna-dashboard"
-    options = dict(zip(argv[1:-1:2], argv[2:-1:2], strict=True))
-    storage = argv[-1]
-    assert resolve_url(storage) == resolve_url(environment(worker)["HPO_STORAGE"])
+    assert argv[:2] == ["hpo", "dashboard"]  # optuna-dashboard with hpo's storage settings
+    options = dict(zip(argv[2::2], argv[3::2], strict=True))
+    assert resolve_url(options["--storage"]) == resolve_url(environment(worker)["HPO_STORAGE"])
     assert options["--host"] == "0.0.0.0"
     published = [str(p).rsplit(":", 1)[-1] for p in dashboard["ports"]]
     assert options["--port"] in published
     # Checkpoints the workers write are what the dashboard shows.
     worker_artifacts = environment(worker)["HPO_ARTIFACTS"]
-    assert options["--artifact-dir"] == worker_artifacts
+    assert environment(dashboard)["HPO_ARTIFACTS"] == worker_artifacts
     shared = {(s, d) for s, d, _ in mounts(dashboard)} & {(s, d) for s, d, _ in mounts(worker)}
     assert any(d == worker_artifacts for _, d in shared)
-    # The flags exist in the optuna-dashboard that hpo installs (it is in the image too).
-    dashboard_bin = Path(sys.executable).parent / "optuna-dashboard"
-    help_text = subprocess.run([str(dashboard_bin), "--help"], capture_output=True, text=True, timeout=60).stdout
+    # The flags exist in the hpo that is in the image.
+    hpo_bin = Path(sys.executable).parent / "hpo"
+    help_text = subprocess.run([str(hpo_bin), "dashboard", "--help"], capture_output=True, text=True,
+                               timeout=60).stdout
     for flag in options:
         assert flag in help_text
     # Dashboard and worker run the same image, so the optuna versions match.

@@ -9,12 +9,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import tempfile
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
+from hpo.files import atomic_path
 
 # Bump when a loader changes what it returns, so old cache files stop matching.
 CACHE_FORMAT_VERSION = 1
@@ -23,9 +24,20 @@ log = logging.getLogger(__name__)
 
 
 def default_cache_dir() -> Path:
-    """``$HPO_CACHE_DIR`` if set, else ``storage/cache`` under the working directory."""
+    """``$HPO_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/hpo``, else ``~/.cache/hpo``.
+
+    The user's cache directory, not the working directory: a cache is shared by every
+    project of the user and must not land in (or be committed with) whatever folder
+    ``hpo`` happened to run in.
+    """
     env = os.environ.get("HPO_CACHE_DIR")
-    return Path(env) if env else Path("storage") / "cache"
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    # The XDG spec: a relative (or empty) $XDG_CACHE_HOME is invalid and ignored.
+    if xdg and Path(xdg).is_absolute():
+        return Path(xdg) / "hpo"
+    return Path.home() / ".cache" / "hpo"
 
 
 def cache_key(source: Path, kind: str) -> str:
@@ -100,13 +112,6 @@ def _load(target: Path) -> dict[str, np.ndarray] | None:
 
 
 def _save(target: Path, arrays: dict[str, np.ndarray]) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
     # Temp name in the same directory, then an atomic rename: never half-written.
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)  # type: ignore[arg-type]  # numpy stubs: a key could be allow_pickle
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(target) as tmp, open(tmp, "xb") as f:
+        np.savez(f, **arrays)  # type: ignore[arg-type]  # numpy stubs: a key could be allow_pickle

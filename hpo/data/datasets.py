@@ -51,13 +51,37 @@ def load_dataset(
     from hpo.catalog import data_formats, resolve_callable
 
     fmt = data_formats()[data["format"]]
+    if path_override is not None and not fmt.needs_path:
+        # The user thinks their file is used; taking the bundled set instead would fool them.
+        raise DataError(f"--data: format {fmt.name} reads no data file, so {path_override} would be ignored; "
+                        "leave --data out, or use a study whose data.format reads files")
     path = resolve_path(data, path_override)
     if fmt.needs_path and path is not None and not path.exists():
         hint = f", or write a synthetic one with `hpo data synth {fmt.synth} --out {path}`" if fmt.synth else ""
         raise DataError(f"{path}: data file not found; put the {fmt.name} data there or pass --data PATH{hint}")
     loader = resolve_callable(fmt.loader)
     dataset: Dataset = loader(data, path, cache_dir=cache_dir, base_dir=base_dir, task=task)
+    check_targets(dataset, task)
     return dataset
+
+
+def check_targets(dataset: Dataset, task: str) -> None:
+    """Refuse targets no model can learn from, whatever the loader: an infinite value (every
+    trial would fail on it) or a split with nothing labelled (a masked loss over no labels is
+    0, and every trial would complete with a perfect, fake score)."""
+    if task == "classification":
+        return
+    for split, y in (("train", dataset.y_train), ("validation", dataset.y_val), ("test", dataset.y_test)):
+        if y is None or not len(y):
+            continue
+        values = np.asarray(y, dtype=np.float64)
+        infinite = np.isinf(values).any(axis=tuple(range(1, values.ndim)))
+        if infinite.any():
+            raise DataError(f"{dataset.source}: {int(infinite.sum())} row(s) of the {split} split have infinite "
+                            "target values; fix or remove them (an empty cell, not inf, marks a missing keypoint)")
+        if split != "test" and not np.isfinite(values).any():
+            raise DataError(f"{dataset.source}: the {split} split has no labelled targets (every value is missing); "
+                            "nothing could be learnt or scored: give rows with labels")
 
 
 def three_way_split(

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from hpo.data.cache import cached_arrays
-from hpo.data.pixels import numeric_column, read_pixel_csv
+from hpo.data.pixels import numeric_column, read_pixel_csv, require_file
 from hpo.errors import DataError
 
 EMOTIONS = ("Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral")
@@ -23,11 +23,8 @@ def read_fer2013_csv(path: Path, cache_dir: Path | None = None) -> tuple[np.ndar
     for the split files that carry only ``emotion,pixels``.
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataError(
-            f"{path}: file not found; download fer2013.csv there, or write "
-            f"a synthetic one: hpo data synth fer2013 --rows 2000 --out {path}"
-        )
+    require_file(path, "fer2013.csv", "download fer2013.csv there, or write "
+                 f"a synthetic one: hpo data synth fer2013 --rows 2000 --out {path}")
     arrays = cached_arrays(path, "fer2013", lambda: _parse(path), cache_dir)
     return arrays["images"], arrays["labels"], arrays.get("usage")
 

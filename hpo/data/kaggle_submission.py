@@ -20,6 +20,7 @@ import numpy as np
 from hpo.data.keypoints import IMAGE_COLUMN, IMAGE_SIZE, KEYPOINT_COLUMNS
 from hpo.data.pixels import numeric_column, read_pixel_csv
 from hpo.errors import DataError
+from hpo.files import write_atomic
 
 TEST_HEADER = ("ImageId", IMAGE_COLUMN)
 LOOKUP_HEADER = ("RowId", "ImageId", "FeatureName", "Location")
@@ -154,10 +155,8 @@ def write_submission(
     if out.is_dir():
         raise DataError(f"{out}: is a directory; give a file name such as submission.csv")
     body = "".join(f"{r},{v:.4f}\n" for r, v in zip(lookup.row_ids.tolist(), located.tolist(), strict=True))
-    from hpo.data.synth import write_atomic_bytes  # lazy: synth imports this module
-
     try:
-        write_atomic_bytes(out, [(",".join(SUBMISSION_HEADER) + "\n" + body).encode("ascii")])
+        write_atomic(out, ",".join(SUBMISSION_HEADER) + "\n" + body)
     except OSError as e:
         raise DataError(f"{out}: cannot write: {e.strerror or e}") from e
     return len(lookup)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from hpo.data.cache import cached_arrays
-from hpo.data.pixels import numeric_column, read_pixel_csv
+from hpo.data.pixels import numeric_column, read_pixel_csv, require_file
 from hpo.errors import DataError
 
 IMAGE_SIZE = 96
@@ -59,11 +59,8 @@ class KeypointsData:
 def read_keypoints_csv(path: Path, cache_dir: Path | None = None) -> KeypointsData:
     """Read a Kaggle Facial Keypoints ``training.csv`` (cached under ``cache_dir``)."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(
-            f"{path}: file not found; download Kaggle's training.csv there, or write "
-            f"a synthetic one: hpo data synth keypoints --rows 2000 --out {path}"
-        )
+    require_file(path, "training.csv", "download Kaggle's training.csv there, or write "
+                 f"a synthetic one: hpo data synth keypoints --rows 2000 --out {path}")
     arrays = cached_arrays(path, "kaggle-keypoints", lambda: _parse(path), cache_dir)
     return KeypointsData(images=arrays["images"], keypoints=arrays["keypoints"])
 

@@ -241,6 +241,14 @@ def _bad_token(a: np.ndarray, pos: int, row_start: int, row_len: int) -> str:
     return f"value {token!r} is not an integer 0-255"
 
 
+def require_file(path: Path, name: str, missing: str) -> None:
+    """A data file must be a file: a folder given instead is named as one, not reported missing."""
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory; give the {name} file itself, e.g. {path / name}")
+    if not path.is_file():
+        raise DataError(f"{path}: file not found; {missing}")
+
+
 def read_pixel_csv(
     path: Path,
     pixel_column: str,

@@ -21,6 +21,7 @@ from skimage.draw import disk, polygon
 from hpo.data.fer2013 import EMOTIONS, FER_SIZE, USAGES
 from hpo.data.kaggle_submission import LOOKUP_HEADER, TEST_HEADER, read_keypoints_test_csv
 from hpo.data.keypoints import IMAGE_COLUMN, IMAGE_SIZE, KEYPOINT_COLUMNS
+from hpo.files import write_atomic
 
 # The real training.csv: 2140 of 7049 rows have all 30 values, the rest only these 8.
 COMPLETE_FRACTION = 2140 / 7049
@@ -51,7 +52,7 @@ def write_keypoints_csv(path: Path, rows: int, seed: int = 0) -> None:
             fields = [f"{v:.4f}" if k else "" for v, k in zip(points, keep, strict=True)]
             yield (",".join(fields) + ",").encode() + text + b"\n"
 
-    write_atomic_bytes(Path(path), lines())
+    write_atomic(path, lines())
 
 
 def write_keypoints_test_csv(path: Path, rows: int, seed: int = 0) -> None:
@@ -68,7 +69,7 @@ def write_keypoints_test_csv(path: Path, rows: int, seed: int = 0) -> None:
         for i, (_, text) in enumerate(_keypoint_faces(rng, rows)):
             yield f"{i + 1},".encode() + text + b"\n"
 
-    write_atomic_bytes(Path(path), lines())
+    write_atomic(path, lines())
 
 
 def lookup_rows(image_ids: Iterable[int], seed: int = 0) -> list[tuple[int, str]]:
@@ -120,7 +121,7 @@ def write_lookup_csv(path: Path, test_csv: Path, seed: int = 0) -> int:
     rows = lookup_rows(image_ids.tolist(), seed)
     header = ",".join(LOOKUP_HEADER) + "\n"
     body = "".join(f"{r},{i},{f},\n" for r, (i, f) in enumerate(rows, start=1))
-    write_atomic_bytes(Path(path), [(header + body).encode("ascii")])
+    write_atomic(path, [(header + body).encode("ascii")])
     return len(rows)
 
 
@@ -158,7 +159,7 @@ def write_fer2013_csv(path: Path, rows: int, seed: int = 0, usage: bool = True) 
                 tail = f",{USAGES[split[lo + i]]}" if usage else ""
                 yield f"{labels[lo + i]},".encode() + text + tail.encode() + b"\n"
 
-    write_atomic_bytes(Path(path), lines())
+    write_atomic(path, lines())
 
 
 def format_pixel_rows(pixels: np.ndarray) -> list[bytes]:
@@ -174,20 +175,6 @@ def format_pixel_rows(pixels: np.ndarray) -> list[bytes]:
     ends = np.cumsum(width[pixels].sum(axis=1)).tolist()
     starts = [0, *ends[:-1]]
     return [flat[s : e - 1] for s, e in zip(starts, ends, strict=True)]  # drop last space
-
-
-def write_atomic_bytes(path: Path, chunks: Iterable[bytes]) -> None:
-    """Write to a temporary name beside ``path``, then rename: never a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # open(..., "xb") rather than mkstemp: the file gets the umask's mode, not 0600.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with tmp.open("xb") as f:
-            f.writelines(chunks)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _finish(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -107,7 +107,10 @@ def test_keypoints_reader_uses_the_cache(tmp_path: Path) -> None:
 
 
 def test_default_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The user's cache directory, never the working directory (see tests/faults/test_one_home.py)."""
     monkeypatch.delenv("HPO_CACHE_DIR", raising=False)
-    assert default_cache_dir() == Path("storage") / "cache"
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert default_cache_dir() == tmp_path / "home" / ".cache" / "hpo"
     monkeypatch.setenv("HPO_CACHE_DIR", str(tmp_path))
     assert default_cache_dir() == tmp_path
