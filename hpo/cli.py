@@ -275,27 +275,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _interrupted() as e:
         print(f"hpo: {str(e) or 'interrupted'}", file=sys.stderr)
         return 130
-    except _storage_errors() as e:
-        from hpo.storage import _first_line, read_only
+    except Exception as e:
+        from hpo.storage import caused_by_storage, describe_failure
 
-        what = "the storage is read-only (give a writable database)" if read_only(e) else "storage failed"
-        say("error", f"{what}: {_first_line(e)}")
-        return 1
-    except OSError as e:  # a file no library code expected to fail on: still one line, not a traceback
-        say("error", f"{e.filename}: {e.strerror}" if e.filename and e.strerror else str(e) or type(e).__name__)
-        return 1
+        if caused_by_storage(e):
+            say("error", describe_failure(e))
+            return 1
+        if isinstance(e, OSError):  # a file no library code expected to fail on: one line, not a traceback
+            say("error", f"{e.filename}: {e.strerror}" if e.filename and e.strerror else str(e) or type(e).__name__)
+            return 1
+        raise
     finally:
         restore()
 
 
 def _interrupted() -> tuple[type[BaseException], ...]:
     return (KeyboardInterrupt,)  # a second Ctrl-C (hpo.signals), or one outside a worker
-
-
-def _storage_errors() -> tuple[type[BaseException], ...]:
-    from hpo.storage import storage_errors
-
-    return storage_errors()
 
 
 def _dispatch(args: argparse.Namespace) -> int:

@@ -40,7 +40,7 @@ from hpo.record import (
     WALL_SECONDS_ATTR,
 )
 from hpo.space import StudySpec, suggest
-from hpo.storage import storage_errors
+from hpo.storage import caused_by_storage
 from hpo.training import EpochRecorder, fit
 
 
@@ -200,9 +200,9 @@ class Objective:
         except TrialError as e:
             trial.set_user_attr(FAIL_REASON_ATTR, str(e)[:500])
             raise
-        except storage_errors():
-            raise  # the database, not this configuration: the worker waits for it and requeues
         except Exception as e:
+            if caused_by_storage(e):
+                raise  # the database, not this configuration: the worker waits for it and requeues
             # Whatever else one configuration hits (out of memory, bad shapes, a sampler
             # error) fails this trial only; the worker goes on with the next.
             text = str(e).strip()

@@ -435,17 +435,29 @@ def storage_errors() -> tuple[type[BaseException], ...]:
     return errors
 
 
-def caused_by_storage(e: BaseException) -> bool:
-    """Whether a storage failure is anywhere in an exception's chain (optuna sometimes hides
-    a lost connection behind an error of its own raised while handling it)."""
+def describe_failure(e: BaseException) -> str:
+    """The one line hpo says about a storage failure, wherever it is caught."""
+    what = "the storage is read-only (give a writable database)" if read_only(e) else "storage failed"
+    return f"{what}: {_first_line(_storage_cause(e) or e)}"
+
+
+def _storage_cause(e: BaseException) -> BaseException | None:
+    """The driver's error in ``e``'s chain (optuna may raise its own while handling it)."""
     seen: set[int] = set()
     current: BaseException | None = e
     while current is not None and id(current) not in seen:
         if isinstance(current, storage_errors()):
-            return True
+            return current
         seen.add(id(current))
         current = current.__cause__ or current.__context__
-    return False
+    return None
+
+
+def caused_by_storage(e: BaseException) -> bool:
+    """Whether a storage failure is anywhere in an exception's chain (optuna sometimes hides
+    a lost connection behind an error of its own raised while handling it). The one test of
+    "is this the database?" every caller uses; ``storage_errors()`` stays behind it."""
+    return _storage_cause(e) is not None
 
 
 def count_states(

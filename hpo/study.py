@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from hpo.errors import ConfigError, SpecDriftError, StorageError, StudyNotFoundError
 from hpo.record import BASELINE_ATTR, CHANGES_ATTR, CREATING_ATTR, DATA_ATTR, SHA_ATTR, SPEC_ATTR, TRIVIAL_ATTR
 from hpo.space import StudySpec, grid_search_space, spec_from_dict
-from hpo.storage import _first_line, storage_errors
+from hpo.storage import caused_by_storage, describe_failure
 
 if TYPE_CHECKING:
     import optuna
@@ -168,8 +168,10 @@ def create_study(storage: optuna.storages.BaseStorage, spec: StudySpec) -> tuple
             optuna.delete_study(study_name=spec.name, storage=storage)  # nothing half-made
             raise
         return study, True
-    except storage_errors() as e:
-        raise StorageError(f"storage failed while creating study {spec.name!r}: {_first_line(e)}") from e
+    except Exception as e:
+        if not caused_by_storage(e):
+            raise
+        raise StorageError(f"while creating study {spec.name!r}: {describe_failure(e)}") from e
 
 
 def half_made(attrs: Mapping[str, Any]) -> bool:

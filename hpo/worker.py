@@ -38,11 +38,11 @@ from hpo.storage import (
     _first_line,
     caused_by_storage,
     count_states,
+    describe_failure,
     open_artifact_store,
     open_storage,
     read_only,
     sqlite_path,
-    storage_errors,
 )
 from hpo.study import create_study, open_study, pin_data, pinned_spec, reconcile
 
@@ -380,9 +380,8 @@ def _quiet_storage_errors_in_threads() -> None:
     default = threading.excepthook
 
     def hook(args: threading.ExceptHookArgs) -> None:
-        if args.exc_value is not None and isinstance(args.exc_value, storage_errors()):
-            print(f"heartbeat stopped: storage unreachable ({_first_line(args.exc_value)})",
-                  file=sys.stderr, flush=True)
+        if args.exc_value is not None and caused_by_storage(args.exc_value):
+            print(f"heartbeat stopped: {describe_failure(args.exc_value)}", file=sys.stderr, flush=True)
             return
         default(args)
 
@@ -407,7 +406,9 @@ def wait_for_storage(storage: Any, limit_s: float, log: Callable[[str], None], q
             if not quiet:
                 log(f"storage is back after {time.monotonic() - started:.0f} s")
             return
-        except storage_errors() as e:
+        except Exception as e:
+            if not caused_by_storage(e):
+                raise
             waited = time.monotonic() - started
             if waited >= limit_s:
                 raise StorageError(
