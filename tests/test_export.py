@@ -88,6 +88,25 @@ def test_export_train_evaluate_a_classifier(tmp_path: Path) -> None:
     assert "trivial (majority class)" in page and "data:image/png;base64," in page
     assert f"test accuracy (40 rows never seen by a trial): trial {config['trial']} " in proc.stdout
 
+    # hpo predict on an image folder: the same raw pixels as PNG files, probabilities and class names back.
+    from PIL import Image
+
+    folder = tmp_path / "new-images"
+    (folder / "more").mkdir(parents=True)
+    for i in range(5):
+        Image.fromarray(np.rint(images[i, :, :, 0]).astype(np.uint8), mode="L").save(
+            folder / ("more" if i == 4 else ".") / f"digit{i}.png")
+    proc = run_hpo("predict", "--model", str(model_path), "--input", str(folder), "--out", "p.csv", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    import csv
+
+    rows = list(csv.reader((tmp_path / "p.csv").open()))
+    assert rows[0] == ["id", "label", *(f"p_{d}" for d in range(10))]
+    assert [r[0] for r in rows[1:]] == ["digit0.png", "digit1.png", "digit2.png", "digit3.png", "more/digit4.png"]
+    shown = np.array([[float(v) for v in r[2:]] for r in rows[1:]])
+    np.testing.assert_allclose(shown, probabilities, atol=2e-3)  # PNGs hold the pixels rounded to integers
+    assert [r[1] for r in rows[1:]] == [str(int(p.argmax())) for p in shown]
+
 
 def test_export_without_a_completed_trial_fails_cleanly(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'studies.db'}"
