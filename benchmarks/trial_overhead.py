@@ -1,0 +1,100 @@
+"""What an hpo trial costs beyond the training itself: the study's baseline trained as an hpo
+trial (hpo.objective.Objective on a SQLite study, checkpoints to the artifact store, pruning
+callback, recorder) vs. a bare `model.fit` of the same compiled model on the same arrays for
+the same epochs. Alternating repeats, medians, ratio (issue 10 target: <= 1.05).
+
+    python benchmarks/trial_overhead.py [--study digits] [--epochs 15] [--repeats 3] [--rows N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from common import record  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--study", default="digits", choices=("digits", "keypoints"))
+    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--rows", type=int, default=1000, help="keypoints: synthetic rows")
+    args = parser.parse_args()
+
+    import dataclasses
+
+    import keras
+    import optuna
+
+    from hpo.data.datasets import load_dataset
+    from hpo.models.factory import build_model, reset_keras
+    from hpo.objective import Objective
+    from hpo.space import load_spec, suggest
+    from hpo.storage import open_artifact_store, open_storage
+    from hpo.study import create_study
+
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        spec = load_spec(ROOT / "search_spaces" / f"{args.study}.yaml")
+        data_path = None
+        if args.study == "keypoints":
+            from hpo.data.synth import write_keypoints_csv
+
+            data_path = tmp / "training.csv"
+            write_keypoints_csv(data_path, args.rows, seed=0)
+        spec = dataclasses.replace(spec, max_epochs=args.epochs, trials=10 * args.repeats + 10,
+                                   pruner={"type": "none"})
+        dataset = load_dataset(spec.data, path_override=data_path, task=spec.task)
+        baseline = spec.baselines[0]
+        url = f"sqlite:///{tmp / 'bench.db'}"
+        storage = open_storage(url, heartbeat=True)
+        create_study(storage, spec)
+        study = optuna.load_study(study_name=spec.name, storage=storage)
+        objective = Objective(spec, dataset, open_artifact_store(url))
+        params = suggest(optuna.trial.FixedTrial(baseline), spec)
+
+        def bare() -> float:
+            reset_keras()
+            keras.utils.set_random_seed(0)
+            model = build_model(spec, params, dataset.image_shape, dataset.n_outputs)
+            started = time.perf_counter()
+            model.fit(dataset.x_train, dataset.y_train, batch_size=int(params["batch_size"]), epochs=args.epochs,
+                      validation_data=(dataset.x_val, dataset.y_val), shuffle=True, verbose=0)
+            return time.perf_counter() - started
+
+        def trial() -> float:
+            study.enqueue_trial(baseline)
+            started = time.perf_counter()
+            study.optimize(objective, n_trials=1)
+            return time.perf_counter() - started
+
+        bare(), trial()  # warm-up: imports, tracing, thread pools
+        runs: dict[str, list[float]] = {"bare model.fit": [], "hpo trial": []}
+        for _ in range(args.repeats):
+            runs["bare model.fit"].append(bare())
+            runs["hpo trial"].append(trial())
+    medians = {k: statistics.median(v) for k, v in runs.items()}
+    ratio = medians["hpo trial"] / medians["bare model.fit"]
+    print(f"{'run':<16} {'median s':>9}  (study {args.study}, {args.epochs} epochs, {args.repeats} repeats)")
+    for k, v in medians.items():
+        print(f"{k:<16} {v:9.3f}")
+    print(f"ratio hpo/bare: {ratio:.3f}")
+    path = record(f"trial_overhead_{args.study}", {
+        "study": args.study, "epochs": args.epochs, "repeats": args.repeats, "runs_s": runs, "medians_s": medians,
+        "ratio_hpo_over_bare": ratio, "params": params,
+        "rows": len(dataset.x_train) + len(dataset.x_val),
+    })
+    print(f"recorded {path}")
+
+
+if __name__ == "__main__":
+    main()
