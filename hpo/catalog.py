@@ -161,7 +161,10 @@ SAMPLER_OPTIONS: dict[str, frozenset[str]] = {
     "gp": frozenset({"seed", "n_startup_trials", "deterministic_objective"}),
     "cmaes": frozenset({"seed", "n_startup_trials", "sigma0", "warn_independent_sampling"}),
     "grid": frozenset({"seed"}),
+    "nsga2": frozenset({"seed", "population_size", "mutation_prob", "crossover_prob", "swapping_prob"}),
 }
+# Samplers that handle several objectives (optuna's CMA-ES is single-objective only).
+MULTI_OBJECTIVE_SAMPLERS = ("tpe", "nsga2", "random", "grid", "gp")
 _PRUNER_COMMON = frozenset({"n_startup_trials", "n_warmup_steps", "interval_steps", "n_min_trials"})
 PRUNER_OPTIONS: dict[str, frozenset[str]] = {
     "median": _PRUNER_COMMON,
@@ -184,6 +187,30 @@ TASKS: dict[str, Task] = {
         Task("keypoints", {"val_rmse": "minimize", "val_loss": "minimize"}, ("horizontal_flip",),
              "hpo.tasks:Keypoints"),
         Task("regression", {"val_rmse": "minimize", "val_loss": "minimize"}, (), "hpo.tasks:Regression"),
+    )
+}
+
+
+
+@dataclass(frozen=True)
+class ModelMetric:
+    """A property of the trained model (not of its validation predictions) that a
+    multi-objective study can trade against the task metric. ``measure`` names
+    ``measure(model, x_val) -> float``."""
+
+    name: str
+    direction: str
+    measure: str
+    description: str = ""
+
+
+MODEL_METRICS: dict[str, ModelMetric] = {
+    m.name: m for m in (
+        ModelMetric("params", "minimize", "hpo.model_metrics:param_count", "trainable parameters"),
+        ModelMetric("model_mb", "minimize", "hpo.model_metrics:weights_mb",
+                    "MiB of weights (trainable and not), about the .keras file's size"),
+        ModelMetric("latency_ms", "minimize", "hpo.model_metrics:latency_ms",
+                    "milliseconds per image, batch 32, on the worker's device, after training"),
     )
 }
 

@@ -153,6 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     storage_flag(p)
     p.add_argument("--out", default="-", type=_file_out("best.json"), metavar="FILE",
                    help="output file, or - for stdout")
+    p.add_argument("--trial", type=int, metavar="N",
+                   help="export trial N instead of the best (required for a multi-objective study: "
+                        "one of its Pareto front)")
 
     p = sub.add_parser("train", help="train the final model from an exported JSON config")
     p.add_argument("--config", required=True, metavar="FILE", help="JSON written by hpo export")
@@ -407,7 +410,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "export":
         from hpo.export import best_config, dump, write_atomic
 
-        text = dump(best_config(open_storage(url, must_exist=True), args.study))
+        text = dump(best_config(open_storage(url, must_exist=True), args.study, args.trial))
         if args.out == "-":
             sys.stdout.write(text)
         else:

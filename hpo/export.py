@@ -34,17 +34,13 @@ EXPORT_KEYS = ("study", "task", "metric", "direction", "value", "params", "trial
                "data", "spec_sha256", "versions", "created_at")
 
 
-def best_config(storage: optuna.storages.BaseStorage, name: str) -> dict[str, Any]:
+def best_config(storage: optuna.storages.BaseStorage, name: str, trial: int | None = None) -> dict[str, Any]:
+    """The best trial's configuration, or trial number ``trial``'s (one from a Pareto front)."""
     import optuna
 
     spec = pinned_spec(storage, name, wait_s=0)
     study = optuna.load_study(study_name=name, storage=storage)
-    try:
-        best = study.best_trial
-    except ValueError as e:
-        raise HpoError(
-            f"study {name!r} has no completed trial yet; run `hpo worker --study {name}` first"
-        ) from e
+    best = chosen_trial(study, spec, trial)
     keras_version, _, backend = str(best.user_attrs.get("keras", "")).partition("/")
     data_record = study.user_attrs.get(DATA_ATTR) or {}
     trivial = trivial_baseline(study.user_attrs)
@@ -54,7 +50,10 @@ def best_config(storage: optuna.storages.BaseStorage, name: str) -> dict[str, An
         "task": spec.task,
         "metric": spec.metric,
         "direction": spec.direction,
-        "value": best.value,
+        "value": best.values[0],
+        **({"objectives": [{"metric": m, "direction": d} for m, d in spec.objectives],
+            "values": dict(zip(spec.metric_names, best.values, strict=True)),
+            "pareto_front": [t.number for t in study.best_trials]} if spec.multi_objective else {}),
         # Exact values (not the 12-digit display form): the JSON reproduces the trial.
         "params": full_params(spec, {**fixed_values(best), **best.params}),
         "searched_params": best.params,
@@ -67,7 +66,7 @@ def best_config(storage: optuna.storages.BaseStorage, name: str) -> dict[str, An
         "data_file": data_record.get("file"),
         "splits": data_record.get("splits"),
         "trivial_baseline": trivial,
-        "beats_trivial": beats(best.value, trivial, spec.direction),
+        "beats_trivial": beats(best.values[0], trivial, spec.direction),
         "ranked": ranked_trials(study, spec, limit=10),
         "spec_sha256": study.user_attrs.get(SHA_ATTR, spec.sha256),
         "spec": study.user_attrs.get(SPEC_ATTR),
@@ -81,6 +80,32 @@ def best_config(storage: optuna.storages.BaseStorage, name: str) -> dict[str, An
     }
 
 
+def chosen_trial(study: optuna.Study, spec: Any, number: int | None) -> optuna.trial.FrozenTrial:
+    """Trial ``number`` if given (it must be COMPLETE), else the best one; a multi-objective study
+    has no single best, so there the number is required and the error lists the front."""
+    import optuna
+
+    done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    if not done:
+        raise HpoError(f"study {study.study_name!r} has no completed trial yet; "
+                       f"run `hpo worker --study {study.study_name}` first")
+    if number is None:
+        if not spec.multi_objective:
+            return study.best_trial
+        front = sorted(t.number for t in study.best_trials)
+        raise ConfigError(f"--trial: study {study.study_name!r} has {len(spec.objectives)} objectives and no single "
+                          f"best; pick one of its Pareto front with --trial N (front: {', '.join(map(str, front))}; "
+                          "`hpo status` shows their values)")
+    for t in study.get_trials(deepcopy=False):
+        if t.number == number:
+            if t.state != optuna.trial.TrialState.COMPLETE:
+                raise ConfigError(f"--trial {number}: that trial is {t.state.name}, not COMPLETE; "
+                                  "only a completed trial has a value and a best epoch to export")
+            return t
+    raise ConfigError(f"--trial {number}: study {study.study_name!r} has no trial {number} "
+                      f"(trials 0-{len(study.get_trials(deepcopy=False)) - 1})")
+
+
 def beats(value: float | None, trivial: dict[str, Any] | None, direction: str) -> bool | None:
     """Whether ``value`` is better than the trivial predictor's (None: not known)."""
     from hpo.fmt import beats as better
@@ -92,10 +117,12 @@ def ranked_trials(study: optuna.Study, spec: Any, limit: int) -> list[dict[str, 
     """The best completed trials with distinct params, best first: what `hpo train --top K` trains."""
     import optuna
 
-    done = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-            if t.value is not None]
+    # Several objectives: the Pareto front, by the first (trained-on) objective.
+    pool = study.best_trials if spec.multi_objective else study.get_trials(
+        deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    done = [t for t in pool if t.values]
     sign = 1.0 if spec.direction == "minimize" else -1.0
-    done.sort(key=lambda t: sign * float(t.value or 0.0))
+    done.sort(key=lambda t: sign * float(t.values[0]))
     seen: set[str] = set()
     ranked: list[dict[str, Any]] = []
     for t in done:
@@ -105,7 +132,7 @@ def ranked_trials(study: optuna.Study, spec: Any, limit: int) -> list[dict[str, 
             continue  # a retry or a repeated baseline: the same model again adds nothing to an ensemble
         seen.add(key)
         epochs = t.user_attrs.get(BEST_EPOCH_ATTR)
-        ranked.append({"trial": t.number, "value": t.value, "params": params,
+        ranked.append({"trial": t.number, "value": t.values[0], "params": params,
                        "epochs": int(epochs) + 1 if epochs is not None else spec.max_epochs})
         if len(ranked) == limit:
             break

@@ -158,7 +158,7 @@ class Objective:
         trial.set_user_attr(RESUMED_ATTR, last)
         return path, last + 1
 
-    def __call__(self, trial: optuna.Trial) -> float:
+    def __call__(self, trial: optuna.Trial) -> float | list[float]:
         spec = self.spec
         started = time.perf_counter()
         trial.set_user_attr("keras", f"{keras.__version__}/{keras.backend.backend()}")
@@ -175,7 +175,9 @@ class Objective:
             params = suggest(trial, spec)
             resume_from, initial_epoch = self._resume_point(trial, workdir, recorder)
             signals.check("before a trial; it was re-enqueued")
-            callbacks: list[keras.callbacks.Callback] = [StopOnSignal(), KerasPruningCallback(trial, spec.metric)]
+            callbacks: list[keras.callbacks.Callback] = [StopOnSignal()]
+            if not spec.multi_objective:  # optuna takes one value per step: no curve, no pruning
+                callbacks.append(KerasPruningCallback(trial, spec.metric))
             if checkpointer is not None:
                 callbacks.append(checkpointer)  # after the report: the curve never has a gap
             if self.on_epoch is not None:
@@ -188,9 +190,10 @@ class Objective:
                 seed=(int(spec.sampler.get("seed") or 0) + trial.number) % 2**31, recorder=recorder,
                 resume_from=resume_from, initial_epoch=initial_epoch, trial=trial,
             )
-            _record_metrics(trial, result.history, recorder)
+            at_best = _record_metrics(trial, result.history, recorder)
             if recorder.best_value is None:
                 raise TrialError(f"metric {spec.metric} never appeared in the training logs")
+            values = self._objective_values(recorder.best_value, at_best, result.model)
         except Interrupted:
             raise  # not this configuration's fault: the worker requeues it and exits
         except optuna.TrialPruned:
@@ -217,19 +220,38 @@ class Objective:
             import shutil
 
             shutil.rmtree(workdir, ignore_errors=True)
-        return recorder.best_value
+        return values if spec.multi_objective else values[0]
+
+    def _objective_values(self, best: float, at_best: dict[str, float], model: keras.Model) -> list[float]:
+        """The study's objectives for a trained trial: the trained-on metric at its best epoch, then
+        each other one: a validation metric at that epoch, or a model metric measured now."""
+        from hpo import catalog
+
+        values = [best]
+        for metric, _direction in self.spec.objectives[1:]:
+            if metric in catalog.MODEL_METRICS:
+                measure = catalog.resolve_callable(catalog.MODEL_METRICS[metric].measure)
+                values.append(float(measure(model, self.dataset.x_val)))
+            elif metric in at_best:
+                values.append(float(at_best[metric]))
+            else:
+                raise TrialError(f"objective {metric} never appeared in the training logs")
+        return values
 
 
-def _record_metrics(trial: optuna.Trial, history: dict[str, list[float]], recorder: EpochRecorder) -> None:
+def _record_metrics(
+    trial: optuna.Trial, history: dict[str, list[float]], recorder: EpochRecorder
+) -> dict[str, float]:
     """Every validation metric at the best epoch (precision, recall, F1 beside the objective)."""
     best = recorder.best_epoch
     if best is None:
-        return
+        return {}
     offset = len(recorder.values) - len(next(iter(history.values()), []))  # epochs before a resume
     step = best - offset
     values = {k: round(v[step], 6) for k, v in history.items() if k.startswith("val_") and 0 <= step < len(v)}
     if values:
         trial.set_user_attr(VAL_METRICS_ATTR, values)
+    return values
 
 
 def _record(trial: optuna.Trial, recorder: EpochRecorder, started: float) -> None:

@@ -158,6 +158,34 @@ def importance_params(done: list[optuna.trial.FrozenTrial]) -> tuple[list[str], 
     return params, None
 
 
+def _on_first_objective(t: optuna.trial.FrozenTrial) -> optuna.trial.FrozenTrial:
+    """A multi-objective trial as a single-objective one valued by its first objective."""
+    import optuna
+
+    first = optuna.trial.create_trial(
+        state=t.state, value=t.values[0] if t.values else None, params=t.params, distributions=t.distributions,
+        user_attrs=t.user_attrs, system_attrs=t.system_attrs, intermediate_values=t.intermediate_values)
+    first.number = t.number
+    return first
+
+
+def _pareto_figure(study: optuna.Study, names: list[str]) -> Any:
+    import optuna
+
+    with warnings.catch_warnings():  # matplotlib plots are "experimental" in optuna
+        warnings.simplefilter("ignore")
+        ax = optuna.visualization.matplotlib.plot_pareto_front(study, target_names=names)
+    return ax.figure
+
+
+def _pareto_table(study: optuna.Study, spec: Any) -> str:
+    front = sorted(study.best_trials, key=lambda t: t.values[0], reverse=spec.direction == "maximize")
+    rows = [[t.number, *[f"{v:.6g}" for v in t.values], params_json(t.params)] for t in front]
+    return (f"<p>{len(front)} trials no other trial beats on every objective; "
+            "<code>hpo export --trial N</code> writes one of them.</p>"
+            + _table(["trial", *spec.metric_names, "params"], rows))
+
+
 def _importance(study: optuna.Study, method: str, params: list[str]) -> tuple[bytes, dict[str, float]]:
     import matplotlib.pyplot as plt
     import optuna
@@ -166,12 +194,15 @@ def _importance(study: optuna.Study, method: str, params: list[str]) -> tuple[by
                  else optuna.importance.PedAnovaImportanceEvaluator())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        scores = optuna.importance.get_param_importances(study, evaluator=evaluator, params=params)
+        # Several objectives: importance for the first (the metric the model trains on).
+        target = (lambda t: t.values[0]) if len(study.directions) > 1 else None
+        scores = optuna.importance.get_param_importances(study, evaluator=evaluator, params=params, target=target)
     fig, ax = plt.subplots(figsize=(8, 0.5 + 0.4 * max(1, len(scores))))
     names = list(scores)[::-1]
     ax.barh(names, [scores[n] for n in names], color="#2ca02c")
     ax.set_xlabel("importance")
-    ax.set_title(f"Hyperparameter importance ({'fANOVA' if method == 'fanova' else 'PED-ANOVA'})")
+    ax.set_title(f"Hyperparameter importance ({'fANOVA' if method == 'fanova' else 'PED-ANOVA'})"
+                 + (" for the first objective" if len(study.directions) > 1 else ""))
     return _figure_png(fig), dict(scores)
 
 
@@ -351,31 +382,56 @@ def build_report(storage: optuna.storages.BaseStorage, name: str, out: Path, *, 
         raise ConfigError(f"--out: {out} is not writable; give a directory you can write")
 
     trivial = trivial_baseline(study.user_attrs)
+    if spec.multi_objective:
+        # Everything drawn against one value is drawn against the first objective (the metric the
+        # model trains on); the trade-off between the objectives is the Pareto front's plot.
+        trials = [_on_first_objective(t) for t in trials]
+        done = [t for t in trials if t.state.name == "COMPLETE"]
     images = {"history": _figure_png(_history_figure(trials, spec.metric, spec.direction, trivial))}
     params, why_not = importance_params(done)
     scores: dict[str, float] = {}
     if params:
         images["importance"], scores = _importance(study, importance, params)
-    images["intermediate"] = _figure_png(_curves_figure(trials, spec.metric, spec.direction))
-    images["parallel"] = _figure_png(_parallel_figure(study, spec.metric, spec.direction))
-    images["slice"] = _figure_png(_slice_figure(study, spec.metric, spec.direction))
+    front_extra = ""
+    if spec.multi_objective:
+        front_extra = _pareto_table(study, spec)
+        if len(spec.objectives) <= 3:
+            images["pareto"] = _figure_png(_pareto_figure(study, spec.metric_names))
+        else:
+            front_extra = (f"<p>A front of {len(spec.objectives)} objectives is not drawn; "
+                           f"the table lists it.</p>{front_extra}")
+    else:  # optuna keeps no per-epoch curve for several objectives (nothing to prune with)
+        images["intermediate"] = _figure_png(_curves_figure(trials, spec.metric, spec.direction))
+        images["parallel"] = _figure_png(_parallel_figure(study, spec.metric, spec.direction))
+        images["slice"] = _figure_png(_slice_figure(study, spec.metric, spec.direction))
     for key, png in images.items():
         write_atomic(out / f"{key}.png", png)
 
     importance_extra = (_table(["parameter", "importance"], [[k, f"{v:.3f}"] for k, v in scores.items()])
                         if scores else f"<p>{html.escape(str(why_not))}</p>")
-    sections = [_section("Optimization history", "history", images),
-                _section("Hyperparameter importance", "importance", images, importance_extra),
-                _section("Intermediate values", "intermediate", images),
-                _section("Parallel coordinates", "parallel", images),
-                _section("Slice plots", "slice", images),
-                _top_trials(study, done, spec.direction),
-                _compute(trials, spec.max_epochs),
-                _baselines(study, done, spec.direction, spec.metric, trivial)]
-    summary = (f"task {spec.task}, {spec.metric} ({spec.direction}); {len(trials)} trials; "
-               f"best {study.best_value:.6g} (trial {study.best_trial.number})")
+    best = (min if spec.direction == "minimize" else max)(done, key=lambda t: float(t.value or 0.0))
+    history_title = "Optimization history" + (f" ({spec.metric}, the first objective)" if spec.multi_objective else "")
+    sections = [_section(history_title, "history", images),
+                _section("Hyperparameter importance", "importance", images, importance_extra)]
+    if spec.multi_objective:
+        sections.append(_section("Pareto front", "pareto", images, front_extra))
+    else:
+        sections += [_section("Intermediate values", "intermediate", images),
+                     _section("Parallel coordinates", "parallel", images),
+                     _section("Slice plots", "slice", images),
+                     _top_trials(study, done, spec.direction)]
+    sections += [_compute(trials, spec.max_epochs),
+                 _baselines(best, done, spec.direction, spec.metric, trivial)]
+    goal = (", ".join(f"{m} ({d})" for m, d in spec.objectives) if spec.multi_objective
+            else f"{spec.metric} ({spec.direction})")
+    summary = f"task {spec.task}, {goal}; {len(trials)} trials; "
+    if spec.multi_objective:
+        summary += (f"Pareto front of {len(study.best_trials)} trials; "
+                    f"best {spec.metric} {best.value:.6g} (trial {best.number})")
+    else:
+        summary += f"best {best.value:.6g} (trial {best.number})"
     if trivial:
-        summary += f"; {trivial_verdict(study.best_value, trivial, spec.direction)}"
+        summary += f"; {trivial_verdict(float(best.value or 0.0), trivial, spec.direction)}"
     page = _PAGE.format(title=html.escape(f"hpo report: {name}"), name=html.escape(name),
                         summary=html.escape(summary), sections="\n".join(sections))
     write_atomic(out / "index.html", page)
@@ -426,13 +482,12 @@ def _compute(trials: list[Any], max_epochs: int) -> str:
     return '<section id="compute"><h2>Compute account</h2>' + _table(["", ""], rows) + "</section>"
 
 
-def _baselines(study: optuna.Study, done: list[Any], direction: str, metric: str,
+def _baselines(best: Any, done: list[Any], direction: str, metric: str,
                trivial: dict[str, Any] | None = None) -> str:
     base = [t for t in done if BASELINE_ATTR in t.user_attrs]
-    best = study.best_trial
     # Hand-tuned baselines say whether the search helped; the trivial predictor says whether
     # the model learned anything at all. The second sits next to the first, never hidden.
-    said = trivial_verdict(study.best_value, trivial, direction) if trivial else ""
+    said = trivial_verdict(float(best.value), trivial, direction) if trivial else ""
     against_trivial = (f"<p>{html.escape(said[:1].upper() + said[1:])} "
                        f"on the {html.escape(str(trivial.get('split', 'validation')))} split.</p>"
                        if trivial else "")

@@ -41,6 +41,8 @@ _SAMPLER_OPTION_TYPES: dict[str, tuple[str, float]] = {
     "seed": ("int", 0), "n_startup_trials": ("int", 0), "n_ei_candidates": ("int", 1),
     "multivariate": ("bool", 0), "constant_liar": ("bool", 0), "deterministic_objective": ("bool", 0),
     "warn_independent_sampling": ("bool", 0), "sigma0": ("float", 0),
+    "population_size": ("int", 2), "mutation_prob": ("prob", 0), "crossover_prob": ("prob", 0),
+    "swapping_prob": ("prob", 0),
 }
 
 _TOP_KEYS = ("name", "description", "task", "model", "data", "objective", "budget", "sampler", "pruner",
@@ -139,6 +141,25 @@ class StudySpec:
     # Where relative paths in the spec (builders, loaders, weights) are looked up: the study
     # file's folder; for a spec read back from the database, search_spaces/.
     base_dir: Path = field(default=Path("search_spaces"), compare=False)
+    # Every objective as (metric, direction); the first is (metric, direction) above, the one
+    # trained on. More than one: a multi-objective study (a Pareto front, no single best).
+    objectives: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.objectives:
+            object.__setattr__(self, "objectives", ((self.metric, self.direction),))
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.objectives) > 1
+
+    @property
+    def metric_names(self) -> list[str]:
+        return [m for m, _ in self.objectives]
+
+    @property
+    def directions(self) -> list[str]:
+        return [d for _, d in self.objectives]
 
     def to_dict(self) -> dict[str, Any]:
         params: dict[str, Any] = {}
@@ -169,7 +190,8 @@ class StudySpec:
             "description": self.description,
             "task": self.task,
             "data": data,
-            "objective": {"metric": self.metric, "direction": self.direction},
+            "objective": ([{"metric": m, "direction": d} for m, d in self.objectives] if self.multi_objective
+                          else {"metric": self.metric, "direction": self.direction}),
             "budget": {"trials": self.trials, "max_epochs": self.max_epochs},
             "sampler": _plain(self.sampler),
             "pruner": _plain(self.pruner),
@@ -403,11 +425,22 @@ class _Validator:
         raw_params = top.get("params")
         model = self.model(top.get("model"), raw_params)
         data, augment = self.data(top.get("data"), task)
-        metric, direction = self.objective(top.get("objective"), task)
+        objectives = self.objectives(top.get("objective"), task)
+        metric, direction = objectives[0] if objectives else ("", "")
         trials, max_epochs = self.budget(top.get("budget"))
         params = self.params(raw_params, model) + augment
         sampler = self.sampler(top.get("sampler"), params)
-        pruner = self.pruner(top.get("pruner"), max_epochs, trials)
+        raw_pruner = top.get("pruner")
+        if len(objectives) > 1:
+            if sampler.get("type") not in (None, *catalog.MULTI_OBJECTIVE_SAMPLERS):
+                self.bad("sampler.type", f"{sampler['type']} handles one objective only; for several use one of: "
+                                         f"{', '.join(catalog.MULTI_OBJECTIVE_SAMPLERS)}")
+            kind = raw_pruner.get("type") if isinstance(raw_pruner, Mapping) else raw_pruner
+            if raw_pruner is not None and kind != "none":
+                self.bad("pruner", "Optuna cannot prune a multi-objective study (trials report one value per "
+                                   "epoch); remove the pruner key or set pruner: {type: none}")
+            raw_pruner = {"type": "none"}
+        pruner = self.pruner(raw_pruner, max_epochs, trials)
         baselines = self.baselines(top.get("baselines"), params, model)
         if len(baselines) > trials:
             self.bad("baselines", f"{len(baselines)} baselines but budget.trials is {trials}; "
@@ -421,7 +454,7 @@ class _Validator:
             name=name, task=task, data=data, metric=metric, direction=direction, trials=trials,
             max_epochs=max_epochs, sampler=sampler, pruner=pruner, params=params,
             baselines=baselines, description=str(description), model=model, source=self.source,
-            base_dir=self.base_dir,
+            base_dir=self.base_dir, objectives=tuple(objectives),
         )
 
     def code(self, ref: Any, key: str, pinned_sha: Any) -> str | None:
@@ -531,26 +564,51 @@ class _Validator:
                 specs.append(spec)
         return tuple(specs)
 
-    def objective(self, raw: Any, task: str | None) -> tuple[str, str]:
-        o = self.mapping(raw, "objective", ("metric", "direction"))
+    def objectives(self, raw: Any, task: str | None) -> list[tuple[str, str]]:
+        """``objective:`` as one mapping, or a list of them (a multi-objective study). The first
+        is a validation metric the model trains on; later ones may also be model metrics
+        (params, model_mb, latency_ms)."""
         if raw is None:
             self.bad("objective", "missing; give objective.metric and objective.direction")
-            return "", ""
-        metrics = catalog.TASKS[task].metrics if task in catalog.TASKS else {}
+            return []
+        if not isinstance(raw, list):
+            one = self.objective(raw, task, "objective", first=True)
+            return [one] if one else []
+        if not raw:
+            self.bad("objective", "is an empty list; give at least one {metric, direction}")
+            return []
+        found: list[tuple[str, str]] = []
+        for i, item in enumerate(raw):
+            one = self.objective(item, task, f"objective[{i}]", first=i == 0)
+            names = [m for m, _ in found]
+            if one and one[0] in names:
+                self.bad(f"objective[{i}].metric", f"{one[0]} is already objective[{names.index(one[0])}]")
+            elif one:
+                found.append(one)
+        return found
+
+    def objective(self, raw: Any, task: str | None, key: str, *, first: bool) -> tuple[str, str] | None:
+        o = self.mapping(raw, key, ("metric", "direction"))
+        if not isinstance(raw, Mapping):
+            return None
+        metrics = dict(catalog.TASKS[task].metrics) if task in catalog.TASKS else {}
+        model_metrics = {} if first else {m.name: m.direction for m in catalog.MODEL_METRICS.values()}
         metric = o.get("metric")
         if metric is None:
-            self.bad("objective.metric", "missing")
-            return "", ""
-        if task is not None and metric not in metrics:
-            self.bad("objective.metric", f"unknown metric {metric!r} for task {task}; "
-                                         f"expected one of: {', '.join(metrics)}")
-            return str(metric), ""
-        natural = metrics.get(metric, "minimize")
+            self.bad(f"{key}.metric", "missing")
+            return None
+        if task is not None and metric not in metrics and metric not in model_metrics:
+            hint = ("" if not first or metric not in catalog.MODEL_METRICS else
+                    f"; {metric} is a model metric: list it after the validation metric the model trains on")
+            self.bad(f"{key}.metric", f"unknown metric {metric!r} for task {task}; "
+                                      f"expected one of: {', '.join([*metrics, *model_metrics])}{hint}")
+            return None
+        natural = {**metrics, **model_metrics}.get(metric, "minimize")
         direction = o.get("direction", natural)
-        if self.choice(direction, "objective.direction", ["minimize", "maximize"]) and (
+        if self.choice(direction, f"{key}.direction", ["minimize", "maximize"]) and (
             task is not None and direction != natural
         ):
-            self.bad("objective.direction", f"{metric} should be {natural}d, not {direction}d")
+            self.bad(f"{key}.direction", f"{metric} should be {natural}d, not {direction}d")
         return str(metric), str(direction)
 
     def budget(self, raw: Any) -> tuple[int, int]:
@@ -582,6 +640,10 @@ class _Validator:
                     self.bad(f"sampler.{key}", f"must be true or false, got {value!r}")
                 continue
             n = self.number(value, f"sampler.{key}", integer=kind_of == "int")
+            if kind_of == "prob":
+                if n is not None and not 0.0 <= n <= 1.0:
+                    self.bad(f"sampler.{key}", f"must be between 0 and 1, got {n:g}")
+                continue
             if n is not None and (n < floor or (key == "sigma0" and n <= 0)):
                 self.bad(f"sampler.{key}", f"must be {'> 0' if key == 'sigma0' else f'>= {floor:g}'}, got {n:g}")
             if key == "seed" and n is not None and n > MAX_SEED:

@@ -29,7 +29,10 @@ def study_summary(storage: optuna.storages.BaseStorage, name: str) -> dict[str, 
         "finished": counts["COMPLETE"] + counts["PRUNED"],
         "best": None,
     }
-    if counts["COMPLETE"]:
+    if spec.multi_objective:
+        summary["objectives"] = [{"metric": m, "direction": d} for m, d in spec.objectives]
+        summary["pareto_front"] = pareto_front(storage, name, spec) if counts["COMPLETE"] else []
+    elif counts["COMPLETE"]:
         best = storage.get_best_trial(study_id)
         # Params as suggested (0.35, not 0.35000000000000003), in JSON as in text.
         summary["best"] = {"trial": best.number, "value": best.value, "params": clean_params(best.params)}
@@ -40,6 +43,16 @@ def study_summary(storage: optuna.storages.BaseStorage, name: str) -> dict[str, 
     summary["eta_s"] = eta_seconds(storage, study_id, spec.trials - summary["finished"],
                                    max(1, len({r["worker"] for r in summary["running"] if r["alive"]})))
     return summary
+
+
+def pareto_front(storage: optuna.storages.BaseStorage, name: str, spec: Any) -> list[dict[str, Any]]:
+    """The trials no other trial beats on every objective, by the first objective, best first."""
+    import optuna
+
+    front = optuna.load_study(study_name=name, storage=storage).best_trials
+    front.sort(key=lambda t: t.values[0], reverse=spec.direction == "maximize")
+    return [{"trial": t.number, "values": dict(zip(spec.metric_names, t.values, strict=True)),
+             "params": clean_params(t.params)} for t in front]
 
 
 def heartbeat_ages(storage: optuna.storages.BaseStorage, trial_ids: list[int]) -> dict[int, float]:
@@ -116,7 +129,17 @@ def format_summary(s: dict[str, Any]) -> str:
         f"  trials: {trials}",
     ]
     best = s["best"]
-    if best:
+    front = s.get("pareto_front")
+    if front is not None:
+        goals = ", ".join(f"{o['metric']} ({o['direction']})" for o in s["objectives"])
+        lines[0] = (f"study {s['study']}: task {s['task']}, {len(s['objectives'])} objectives: {goals}; "
+                    f"{s['finished']}/{s['budget']} trials finished")
+        lines.append(f"  Pareto front: {len(front)} trials" + ("; pick one with `hpo export --trial N`" if front
+                                                               else ": none yet"))
+        for t in front:
+            values = " ".join(f"{m}={v:.4g}" for m, v in t["values"].items())
+            lines.append(f"    trial {t['trial']}: {values}  {params_json(t['params'])}")
+    elif best:
         lines.append(f"  best: {s['metric']}={best['value']:.6g} (trial {best['trial']})")
         lines.append(f"  params: {params_json(best['params'])}")
     else:

@@ -189,6 +189,8 @@ def open_storage(
                 if not must_exist:  # switching the journal mode rewrites the file's header: not for readers
                     _use_wal(storage)
                 _serialize_sqlite_transactions(storage)
+            if heartbeat:
+                _index_trial_states(storage)
             return storage
         except (sqlalchemy.exc.SQLAlchemyError, OSError, RuntimeError) as e:
             # Workers starting together on a fresh database race to create optuna's tables;
@@ -345,6 +347,23 @@ def _use_wal(storage: optuna.storages.RDBStorage) -> None:
         conn.execute(sqlalchemy.text("PRAGMA journal_mode=WAL"))
 
 
+def _index_trial_states(storage: optuna.storages.RDBStorage) -> None:
+    """An index on (study_id, state), so the per-trial look-ups of RUNNING and WAITING trials
+    (optuna's stale-trial sweep, hpo's zombie check, optuna claiming a queued trial) read
+    those few rows instead of scanning the whole study. Optuna's schema has none; the index
+    only adds to it, and a database where it cannot be made (read-only, a race with another
+    worker making it) works as before, only slower."""
+    import sqlalchemy
+    import sqlalchemy.exc
+
+    try:
+        with storage.engine.begin() as conn:
+            conn.execute(sqlalchemy.text(
+                "CREATE INDEX IF NOT EXISTS ix_hpo_trials_study_state ON trials (study_id, state)"))
+    except sqlalchemy.exc.SQLAlchemyError:
+        pass
+
+
 def _serialize_sqlite_transactions(storage: optuna.storages.RDBStorage) -> None:
     """Start every SQLite transaction with BEGIN IMMEDIATE.
 
@@ -486,6 +505,101 @@ def count_states(
     return Counter(
         t.state.name for t in trials if before_trial_id is None or t._trial_id < before_trial_id
     )
+
+
+TERMINAL = ("COMPLETE", "PRUNED", "FAIL")  # states a trial never leaves
+
+
+class StudyTally:
+    """A worker's running count of a study's trials by state, and its best value, at a cost
+    per refresh that does not grow with the study.
+
+    Trials in a terminal state never change, so everything up to the watermark (the highest
+    trial id below which every trial is terminal) is counted once and kept; each refresh reads
+    only the rows above it: the running and waiting trials and those created since. A plain
+    ``COUNT(*) ... GROUP BY state`` and optuna's ``best_trial`` scan the whole study instead
+    (0.1 ms at 100 trials, 2.5 ms at 3000 on SQLite; several times that on PostgreSQL).
+    Storages other than RDB (the gRPC proxy) fall back to ``count_states`` and optuna.
+    """
+
+    def __init__(self, study: optuna.Study, *, maximize: bool | None) -> None:
+        from optuna.storages import RDBStorage
+
+        self.study, self.maximize = study, maximize  # maximize None: several objectives, no best
+        backend = getattr(study._storage, "_backend", study._storage)
+        self._engine = backend.engine if isinstance(backend, RDBStorage) else None
+        self._settled: Counter[str] = Counter()  # terminal trials at or below the watermark
+        self._settled_best: tuple[float, int] | None = None  # (value, number)
+        self._watermark = -1
+        self._tail: list[tuple[int, int, str, float | None]] = []  # (id, number, state, value) above it
+
+    def refresh(self) -> None:
+        if self._engine is None:
+            return
+        import sqlalchemy
+
+        sql = sqlalchemy.text(
+            "SELECT t.trial_id, t.number, t.state, v.value, v.value_type FROM trials t "
+            "LEFT JOIN trial_values v ON v.trial_id = t.trial_id AND v.objective = 0 "
+            "WHERE t.study_id = :sid AND t.trial_id > :wm ORDER BY t.trial_id")
+        with self._engine.connect() as conn:
+            rows = conn.execute(sql, {"sid": self.study._study_id, "wm": self._watermark}).all()
+        tail = [(int(tid), int(num), str(getattr(st, "name", st)), _value(val, kind))
+                for tid, num, st, val, kind in rows]
+        settled = 0  # the leading run of terminal trials moves below the watermark
+        while settled < len(tail) and tail[settled][2] in TERMINAL:
+            trial_id, number, state, value = tail[settled]
+            self._settled[state] += 1
+            if state == "COMPLETE":
+                self._settled_best = self._better(self._settled_best, value, number)
+            self._watermark = trial_id
+            settled += 1
+        self._tail = tail[settled:]
+
+    def counts(self, before_trial_id: int | None = None) -> Counter[str]:
+        """Trials by state name (of those created before a trial, if given), as of the last refresh."""
+        if self._engine is None:
+            return count_states(self.study._storage, self.study._study_id, before_trial_id=before_trial_id)
+        counts = Counter(self._settled)
+        if before_trial_id is not None and before_trial_id <= self._watermark:
+            return count_states(self.study._storage, self.study._study_id, before_trial_id=before_trial_id)
+        counts.update(state for trial_id, _n, state, _v in self._tail
+                      if before_trial_id is None or trial_id < before_trial_id)
+        return counts
+
+    def best(self) -> tuple[float, int] | None:
+        """(best value, trial number) among COMPLETE trials, as of the last refresh; None if none or
+        the study has several objectives."""
+        if self.maximize is None:
+            return None
+        if self._engine is None:
+            try:
+                top = self.study.best_trial
+            except ValueError:
+                return None
+            return (float(top.value), top.number) if top.value is not None else None
+        best = self._settled_best
+        for _id, number, state, value in self._tail:
+            if state == "COMPLETE":
+                best = self._better(best, value, number)
+        return best
+
+    def _better(self, best: tuple[float, int] | None, value: float | None, number: int) -> tuple[float, int] | None:
+        if value is None or value != value:  # no value, or NaN: never the best
+            return best
+        if best is None or (value > best[0] if self.maximize else value < best[0]):
+            return (value, number)
+        return best
+
+
+def _value(value: Any, kind: Any) -> float | None:
+    """A trial_values row as a float: optuna stores infinities as a NULL value plus a type."""
+    name = str(getattr(kind, "name", kind))
+    if name == "INF_POS":
+        return float("inf")
+    if name == "INF_NEG":
+        return float("-inf")
+    return None if value is None else float(value)
 
 
 def read_only(e: BaseException) -> bool:

@@ -58,6 +58,8 @@ def make_sampler(spec: StudySpec, *, worker_id: int = 0) -> optuna.samplers.Base
     if kind == "cmaes":
         opts.setdefault("warn_independent_sampling", False)  # categoricals go to the random sampler
         return optuna.samplers.CmaEsSampler(seed=seed, **opts)
+    if kind == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed, **opts)
     if kind == "grid":
         return optuna.samplers.GridSampler(grid_search_space(spec), seed=seed)
     raise AssertionError(kind)
@@ -140,7 +142,7 @@ def create_study(storage: optuna.storages.BaseStorage, spec: StudySpec) -> tuple
     try:
         try:
             study = optuna.create_study(
-                study_name=spec.name, storage=storage, direction=spec.direction,  # type: ignore[arg-type]
+                study_name=spec.name, storage=storage, directions=spec.directions,  # type: ignore[arg-type]
                 sampler=make_sampler(spec), pruner=make_pruner(spec),
             )
         except optuna.exceptions.DuplicatedStudyError:
@@ -148,10 +150,13 @@ def create_study(storage: optuna.storages.BaseStorage, spec: StudySpec) -> tuple
                 reconcile(storage, pinned_spec(storage, spec.name), spec)
                 return open_study(storage, spec.name)[0], False
             study = optuna.create_study(
-                study_name=spec.name, storage=storage, direction=spec.direction,  # type: ignore[arg-type]
+                study_name=spec.name, storage=storage, directions=spec.directions,  # type: ignore[arg-type]
                 sampler=make_sampler(spec), pruner=make_pruner(spec),
             )
         try:
+            with warnings.catch_warnings():  # "experimental" since optuna 3.2
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                study.set_metric_names(spec.metric_names)  # the dashboard's axis and column names
             # Baselines first, the spec last: other workers wait for the spec, so none can
             # sample before the baselines are queued, and a study without a spec is one
             # whose creation did not finish. The marker (refreshed as baselines go in) tells

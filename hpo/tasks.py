@@ -90,7 +90,7 @@ class Task:
     def loss(self, image_width: int) -> Any:
         return masked_mse
 
-    def metrics(self, n_outputs: int, image_width: int, objective: str = "") -> list[Any]:
+    def metrics(self, n_outputs: int, image_width: int, objectives: tuple[str, ...] = ()) -> list[Any]:
         return [MaskedRMSE()]
 
     def targets(self, y: np.ndarray, image_width: int) -> np.ndarray:
@@ -133,9 +133,9 @@ class Classification(Task):
     def loss(self, image_width: int) -> Any:
         return "sparse_categorical_crossentropy"
 
-    def metrics(self, n_outputs: int, image_width: int, objective: str = "") -> list[Any]:
-        # AUC (200 thresholds per class, every batch) only when it is what the study optimises.
-        return [m for m in classification_metrics(n_outputs) if m.name != "auc" or objective == "val_auc"]
+    def metrics(self, n_outputs: int, image_width: int, objectives: tuple[str, ...] = ()) -> list[Any]:
+        # AUC (200 thresholds per class, every batch) only when the study optimises it.
+        return [m for m in classification_metrics(n_outputs) if m.name != "auc" or "val_auc" in objectives]
 
     def targets(self, y: np.ndarray, image_width: int) -> np.ndarray:
         return y

@@ -35,9 +35,9 @@ from hpo.record import (
 )
 from hpo.space import StudySpec, load_spec
 from hpo.storage import (
+    StudyTally,
     _first_line,
     caused_by_storage,
-    count_states,
     describe_failure,
     open_artifact_store,
     open_storage,
@@ -64,7 +64,9 @@ class WorkerContext:
 
 
 # (spec, --data path, worker context) -> objective
-ObjectiveFactory = Callable[[StudySpec, "str | None", WorkerContext], Callable[["optuna.Trial"], float]]
+# A trial's value, or its values in a multi-objective study.
+ObjectiveValue = float | list[float]
+ObjectiveFactory = Callable[[StudySpec, "str | None", WorkerContext], Callable[["optuna.Trial"], ObjectiveValue]]
 
 
 # Trials failing one after another mean broken data or code, not bad luck: stop after this many.
@@ -95,13 +97,22 @@ class WorkerReport:
 
 
 class Budget:
-    """Counts the study's trials in the database, so all workers share one budget."""
+    """Counts the study's trials in the database, so all workers share one budget.
 
-    def __init__(self, study: optuna.Study, trials: int) -> None:
+    Every check reads the database afresh (another worker may have just finished or claimed
+    a trial), through a ``StudyTally`` so a check costs the same at 5000 trials as at 100."""
+
+    def __init__(self, study: optuna.Study, trials: int, *, maximize: bool | None = None) -> None:
         self.study, self.trials = study, trials
+        self.tally = StudyTally(study, maximize=maximize)
 
     def counts(self, before_trial_id: int | None = None) -> dict[str, int]:
-        return count_states(self.study._storage, self.study._study_id, before_trial_id=before_trial_id)
+        self.tally.refresh()
+        return self.tally.counts(before_trial_id)
+
+    def best(self) -> tuple[float, int] | None:
+        """(value, trial number) of the best COMPLETE trial as of the last check."""
+        return self.tally.best()
 
     def refresh(self) -> None:
         """Take up a budget grown meanwhile (``hpo create`` with more trials) by any process."""
@@ -218,7 +229,7 @@ def _run_worker(
             log(line)
 
     report = WorkerReport(study_name)
-    budget = Budget(study, spec.trials)
+    budget = Budget(study, spec.trials, maximize=None if spec.multi_objective else spec.direction == "maximize")
     fail_stale_trials(study)  # a dead worker's RUNNING trial must not hold the budget
     if budget.exhausted():
         report.budget_reached = True
@@ -232,18 +243,15 @@ def _run_worker(
             return
         assert progress is not None
         counts = budget.counts()
-        try:
-            best: float | None = study.best_value
-        except ValueError:
-            best = None
-        progress.study(sum(counts[s] for s in FINISHED), spec.trials, best, spec.metric)
+        top = budget.best()
+        progress.study(sum(counts[s] for s in FINISHED), spec.trials, top[0] if top else None, spec.metric)
 
     show_budget()  # from the first frame, before any trial has finished
     current: dict[str, Any] = {}
     outage: dict[str, float] = {}
     failures: list[str] = []  # reasons of the trials that failed in a row
 
-    def guarded(trial: optuna.Trial) -> float:
+    def guarded(trial: optuna.Trial) -> ObjectiveValue:
         current["trial"] = trial
         budget.claim(trial)
         return objective(trial)
@@ -255,7 +263,7 @@ def _run_worker(
             return
         report.ran += 1
         outage.clear()  # the storage works: a later error starts a new outage window
-        log(_trial_line(study, frozen, spec))
+        log(_trial_line(budget, frozen, spec))
         if signals.requested():
             study.stop()  # a signal arrived as this trial finished: stop before the next one
         if frozen.state.name == "FAIL":
@@ -487,18 +495,17 @@ def _requeue(study: optuna.Study, trial: optuna.Trial | None) -> None:
     study.enqueue_trial(params, user_attrs=attrs)
 
 
-def _trial_line(study: optuna.Study, t: optuna.trial.FrozenTrial, spec: StudySpec) -> str:
-    value = f"{spec.metric}={t.value:.4g}" if t.value is not None else ""
+def _trial_line(budget: Budget, t: optuna.trial.FrozenTrial, spec: StudySpec) -> str:
+    value = " ".join(f"{m}={v:.4g}" for m, v in zip(spec.metric_names, t.values or (), strict=False))
     if t.state.name == "PRUNED" and t.intermediate_values:
         step = max(t.intermediate_values)
         value = f"{spec.metric}={t.intermediate_values[step]:.4g} at epoch {step}"
     if t.state.name == "FAIL":
         value = fail_reason(t)
-    try:
-        top = study.best_trial  # one query; best_value would run it again
-        best = f"best {top.value:.4g} (#{top.number})"
-    except ValueError:
-        best = "no best yet"
+    budget.counts()  # reads the trials finished since the last check, this one included
+    top = budget.best()
+    best = f"best {top[0]:.4g} (#{top[1]})" if top else (
+        "Pareto front: hpo status" if spec.multi_objective else "no best yet")
     return (
         f"trial {t.number} {t.state.name.lower()} {value} epochs={t.user_attrs.get('epochs', '?')} "
         f"{t.user_attrs.get('wall_seconds', 0):.1f}s | {best} | {time.strftime('%H:%M:%S')}"
@@ -507,7 +514,7 @@ def _trial_line(study: optuna.Study, t: optuna.trial.FrozenTrial, spec: StudySpe
 
 def _training_objective(
     spec: StudySpec, data_path: str | None, context: WorkerContext
-) -> Callable[[optuna.Trial], float]:
+) -> Callable[[optuna.Trial], ObjectiveValue]:
     """The real objective. Loads the data and builds the model once now, so that bad data or
     a broken model fails here with one line, before the study database is touched."""
     from hpo.data.cache import default_cache_dir

@@ -59,7 +59,7 @@ def build_model(
             model = _with_augmentation(model, task, input_shape)
         model = self_contained(model, task, input_shape)
         model.compile(optimizer=make_optimizer(params), loss=task.loss(input_shape[1]),
-                      metrics=task.metrics(n_outputs, input_shape[1], spec.metric))
+                      metrics=task.metrics(n_outputs, input_shape[1], tuple(spec.metric_names)))
     else:
         if kind is not None and any(augment_of(params).values()) and not task.flips_targets:
             raise ConfigError(f"data.augment: {spec.model[kind]} returns a compiled model, which hpo uses as it "

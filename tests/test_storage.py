@@ -1,0 +1,74 @@
+"""The worker's running tally of a study: equal, after every change, to a full count and to
+optuna's own best trial, while reading only the rows above its watermark."""
+
+from __future__ import annotations
+
+import math
+
+import optuna
+import pytest
+
+from hpo.storage import StudyTally, count_states, open_storage
+
+DIST = optuna.distributions.FloatDistribution(0.0, 1.0)
+
+
+def _add(study: optuna.Study, state: str, value: float | None = None) -> int:
+    trial = optuna.trial.create_trial(
+        state=optuna.trial.TrialState[state], params={"x": 0.5}, distributions={"x": DIST},
+        value=value if state == "COMPLETE" else None)
+    study.add_trial(trial)
+    return study.get_trials(deepcopy=False)[-1]._trial_id
+
+
+def _check(tally: StudyTally, study: optuna.Study, direction: str) -> None:
+    tally.refresh()
+    assert tally.counts() == count_states(study._storage, study._study_id)
+    complete = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
+    if not complete:
+        assert tally.best() is None
+        return
+    top = study.best_trial
+    assert tally.best() == (top.value, top.number), direction
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")
+@pytest.mark.parametrize("direction", ["minimize", "maximize"])
+def test_tally_matches_a_full_count_and_optunas_best_as_a_study_changes(storage_url: str, direction: str) -> None:
+    storage = open_storage(storage_url, heartbeat=True)
+    study = optuna.create_study(study_name="tally", storage=storage, direction=direction)  # type: ignore[arg-type]
+    tally = StudyTally(study, maximize=direction == "maximize")
+    _check(tally, study, direction)
+    _add(study, "COMPLETE", 0.5)
+    _add(study, "PRUNED")
+    study.enqueue_trial({"x": 0.1})  # WAITING, below later terminal trials
+    _add(study, "COMPLETE", 0.7)
+    _check(tally, study, direction)
+    running = study.ask()  # claims the WAITING trial: RUNNING below the COMPLETE 0.7
+    _add(study, "FAIL")
+    _add(study, "COMPLETE", 0.2)
+    _check(tally, study, direction)
+    study.tell(running, 0.9)  # a trial below the tally's newest rows finishes late: still counted
+    _check(tally, study, direction)
+    _add(study, "COMPLETE", -math.inf if direction == "minimize" else math.inf)
+    _check(tally, study, direction)
+    assert math.isinf(tally.best()[0])  # type: ignore[index]
+
+
+def test_tally_reads_only_the_rows_above_its_watermark(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    storage = open_storage(f"sqlite:///{tmp_path / 's.db'}", heartbeat=True)
+    study = optuna.create_study(study_name="tally", storage=storage)
+    tally = StudyTally(study, maximize=False)
+    for i in range(200):
+        _add(study, "COMPLETE", float(i))
+    tally.refresh()  # the first refresh reads the study once
+    assert tally._tail == []  # every trial terminal: all of them below the watermark
+    running = study.ask()
+    _add(study, "COMPLETE", -1.0)
+    tally.refresh()
+    assert tally.counts() == {"COMPLETE": 201, "RUNNING": 1}
+    assert tally.best() == (-1.0, 201)
+    # Budget checks before a trial: what was created earlier, without the trial itself.
+    assert tally.counts(before_trial_id=running._trial_id) == {"COMPLETE": 200}
+    assert tally._watermark < running._trial_id  # the RUNNING trial holds the watermark
+    assert len(tally._tail) == 2  # ... so only it and the one after it are read again
