@@ -22,6 +22,10 @@ from hpo.tasks import FlipAugmented, get_task
 class EpochRecorder(keras.callbacks.Callback):
     """Tracks the monitored metric per epoch and the best epoch; a NaN loss ends the fit.
 
+    NaN is checked on the epoch's logs only: reading the loss after every batch (as
+    ``keras.callbacks.TerminateOnNaN`` does) forces a device-to-host copy per batch, which
+    stalls a GPU's pipeline; a diverged epoch's mean loss is NaN or infinite all the same.
+
     It must come before the pruning callback: a NaN reported to a pruner would get
     the trial PRUNED (counted as finished) instead of FAILED with its reason.
     """
@@ -31,7 +35,6 @@ class EpochRecorder(keras.callbacks.Callback):
         self.monitor, self.direction = monitor, direction
         self.values: list[float] = []
         self.best_epoch: int | None = None
-        self.nan_epoch: int | None = None
         self.param_count: int | None = None
 
     def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
@@ -45,21 +48,11 @@ class EpochRecorder(keras.callbacks.Callback):
         best = self.best_value
         return best is None or (value < best if self.direction == "minimize" else value > best)
 
-    def on_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
-        loss = (logs or {}).get("loss")
-        if loss is not None and not math.isfinite(float(loss)):
-            self.nan_epoch = len(self.values)
-            self.model.stop_training = True
-
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
         logs = logs or {}
         value = logs.get(self.monitor)
-        if self.nan_epoch is None and value is not None and not (
-            math.isfinite(float(value)) and math.isfinite(float(logs.get("loss", 0.0)))
-        ):
-            self.nan_epoch = epoch
-        if self.nan_epoch is not None:
-            raise TrialError(f"loss became NaN or infinite in epoch {self.nan_epoch}")
+        if not math.isfinite(float(logs.get("loss", 0.0))) or (value is not None and not math.isfinite(float(value))):
+            raise TrialError(f"loss became NaN or infinite in epoch {epoch}")
         if value is None:
             return
         self.record(float(value))

@@ -14,6 +14,10 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 HPO = str(Path(sys.executable).parent / "hpo")
 PG_ADMIN = os.environ.get("HPO_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+# Tests kill and interrupt trials a few epochs in, and check they resume from their last
+# checkpoint: a checkpoint after every epoch (not every 30 s) makes that point exact. Tests of
+# the interval itself set it (tests/test_checkpoints.py, tests/faults/test_runaway.py).
+os.environ.setdefault("HPO_CHECKPOINT_INTERVAL", "0")
 
 
 def _pg_admin_connect():  # type: ignore[no-untyped-def]

@@ -295,37 +295,46 @@ def test_a_proxy_that_dies_mid_trial_is_one_line(tmp_path: Path) -> None:
 
 # -- lost checkpoints ---------------------------------------------------------------------------
 
-def test_a_retry_whose_checkpoint_is_gone_starts_over_with_a_clean_curve(tmp_path: Path) -> None:
+@pytest.mark.parametrize("lost", ["deleted", "never saved"])
+def test_a_retry_whose_checkpoint_is_gone_starts_over_with_a_clean_curve(tmp_path: Path, lost: str) -> None:
+    """The dead run reported epochs, and its checkpoint is gone (deleted), or it died before the
+    checkpoint interval first came round (never saved): the retry cannot resume, and must not
+    report those epochs again under the same trial."""
     import shutil
 
     url = f"sqlite:///{tmp_path / 'studies.db'}"
     epochs = 12
     space = tiny_space(tmp_path, trials=2, epochs=epochs, pruner="none")
-    fast = {"HPO_HEARTBEAT_INTERVAL": "1", "HPO_GRACE_PERIOD": "2", "HPO_ARTIFACTS": str(tmp_path / "artifacts")}
+    fast = {"HPO_HEARTBEAT_INTERVAL": "1", "HPO_GRACE_PERIOD": "2", "HPO_ARTIFACTS": str(tmp_path / "artifacts"),
+            "HPO_CHECKPOINT_INTERVAL": "0" if lost == "deleted" else "1e9"}
     first = subprocess.Popen([HPO, "worker", "--study", "tiny", "--space", str(space), "--storage", url],
                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              env={**os.environ, **fast, "HPO_CACHE_DIR": str(tmp_path / "cache")})
 
-    def checkpointed() -> bool:
+    def far_enough() -> bool:
         try:
-            return any(t.state.name == "RUNNING" and t.user_attrs.get("hpo:checkpoint", {}).get("epoch", -1) >= 2
-                       for t in study_trials(url))
+            return any(t.state.name == "RUNNING" and len(t.intermediate_values) >= 3 and (
+                lost == "never saved" or t.user_attrs.get("hpo:checkpoint", {}).get("epoch", -1) >= 2)
+                for t in study_trials(url))
         except Exception:
             return False
 
-    _wait(checkpointed, first)
+    _wait(far_enough, first)
     first.kill()  # SIGKILL: the trial stays RUNNING, its curve and checkpoint pointer in the database
     first.wait()
-    shutil.rmtree(tmp_path / "artifacts")  # and its checkpoint is gone
+    if lost == "deleted":
+        shutil.rmtree(tmp_path / "artifacts")
     time.sleep(3)  # past the grace period
     second = run_hpo("worker", "--study", "tiny", "--storage", url, cwd=tmp_path, env=fast)
     assert second.returncode == 0, second.stderr
     assert "already reported" not in second.stderr
     trials = {t.number: t for t in study_trials(url)}
-    killed = next(t for t in trials.values() if t.state.name == "FAIL" and "hpo:checkpoint" in t.user_attrs
+    killed = next(t for t in trials.values() if t.state.name == "FAIL" and len(t.intermediate_values) >= 3
                   and not t.system_attrs.get("failed_trial"))
+    assert ("hpo:checkpoint" in killed.user_attrs) == (lost == "deleted")
     retry = next(t for t in trials.values() if t.system_attrs.get("failed_trial") == killed.number)
-    assert retry.state.name == "FAIL" and "checkpoint of epoch" in retry.user_attrs["fail_reason"]
+    reason = "checkpoint of epoch" if lost == "deleted" else "before its first checkpoint"
+    assert retry.state.name == "FAIL" and reason in retry.user_attrs["fail_reason"], retry.user_attrs
     fresh = next(t for t in trials.values() if t.user_attrs.get("hpo:requeued_from") == retry.number)
     assert fresh.state.name == "COMPLETE" and fresh.params == killed.params
     assert "resumed_from_epoch" not in fresh.user_attrs
