@@ -305,7 +305,8 @@ def read_run(db: Path, budget_epochs: int) -> dict[str, Any]:
 
 def first_reach(curve: list[list[Any]], target: float, tol: float, maximize: bool) -> tuple[int, float] | None:
     for epochs, wall, best in curve:
-        if best is not None and (best >= target - tol if maximize else best <= target + tol):
+        # 1e-6: a value exactly one tolerance away (one validation sample) counts, despite float32.
+        if best is not None and (best >= target - tol - 1e-6 if maximize else best <= target + tol + 1e-6):
             return int(epochs), float(wall)
     return None
 
@@ -497,7 +498,8 @@ def main() -> None:
                                   "holds_3x": r["summary"]["default"]["median_ratio"] >= 3.0}
         print(f"default >= 3x fewer epochs than tpe (median over seeds): {verdict}")
 
-        full = {"seeds": 5, "tasks": list(TASKS), "trials": "study file", "max_epochs": "study file",
+        full = {"seeds": 5, "task_seeds": {}, "tasks": list(TASKS), "trials": "study file",
+                "max_epochs": "study file", "task_trials": {}, "task_max_epochs": {},
                 "keypoint_rows": 2000, "keypoints_space": "full", "parallel_workers": 4, "parallel_seeds": 5}
         used = {"seeds": args.seeds, "task_seeds": task_seeds, "tasks": args.tasks.split(","),
                 "trials": base_trials or "study file", "max_epochs": base_epochs or "study file",

@@ -276,11 +276,13 @@ def _run_worker(
         if frozen.state.name == "FAIL":
             _retry_failed(study, frozen, max_retries, log)
         budget.refresh()
-        if budget.exhausted() and not budget.finished():
+        exhausted = budget.exhausted()
+        if exhausted and not budget.finished():
             # Only RUNNING trials stand between the study and its budget; if one belongs
             # to a dead worker, failing it (and queueing its retry) keeps this worker busy.
             fail_stale_trials(study)
-        if budget.exhausted():
+            exhausted = budget.exhausted()
+        if exhausted:
             report.budget_reached = True
             study.stop()
             return
