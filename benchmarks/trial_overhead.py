@@ -43,9 +43,10 @@ def main() -> None:
     from hpo.data.datasets import load_dataset
     from hpo.models.factory import build_model, reset_keras
     from hpo.objective import Objective
-    from hpo.space import load_spec, suggest
+    from hpo.space import augment_of, load_spec, suggest
     from hpo.storage import open_artifact_store, open_storage
     from hpo.study import create_study
+    from hpo.tasks import FlipAugmented, get_task
 
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
@@ -79,8 +80,17 @@ def main() -> None:
             keras.utils.set_random_seed(0)
             started = time.perf_counter()
             model = build_model(spec, params, dataset.image_shape, dataset.n_outputs)
-            model.fit(dataset.x_train, dataset.y_train, batch_size=int(params["batch_size"]), epochs=args.epochs,
-                      validation_data=(dataset.x_val, dataset.y_val), shuffle=True, verbose=0)
+            # The same feed as hpo.training.fit: arrays, or flip-augmented batches for keypoints.
+            task = get_task(spec.task, augment_of(params))
+            width = dataset.image_shape[1]
+            y_train, y_val = task.targets(dataset.y_train, width), task.targets(dataset.y_val, width)
+            batch = int(params["batch_size"])
+            if task.flips_targets:
+                model.fit(FlipAugmented(dataset.x_train, y_train, batch, task, 0), epochs=args.epochs,
+                          validation_data=(dataset.x_val, y_val), shuffle=True, verbose=0)
+            else:
+                model.fit(dataset.x_train, y_train, batch_size=batch, epochs=args.epochs,
+                          validation_data=(dataset.x_val, y_val), shuffle=True, verbose=0)
             return time.perf_counter() - started
 
         def trial(run: Objective = objective) -> float:

@@ -381,6 +381,11 @@ def _serialize_sqlite_transactions(storage: optuna.storages.RDBStorage) -> None:
     @event.listens_for(engine, "connect")
     def _no_implicit_transactions(dbapi_connection: Any, record: Any) -> None:
         dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN itself, below
+        # In WAL mode, NORMAL syncs at checkpoints instead of every commit: a killed process
+        # loses nothing, and the file is never corrupted; only a power cut or kernel crash may
+        # undo the last commits (their trials then run again). SQLite's own advice for WAL;
+        # each commit's fsync was a few ms of every trial's dozen writes.
+        dbapi_connection.execute("PRAGMA synchronous=NORMAL")
 
     @event.listens_for(engine, "begin")
     def _begin_immediate(conn: Any) -> None:

@@ -275,8 +275,10 @@ def _run_worker(
         show_budget()
         if frozen.state.name == "FAIL":
             _retry_failed(study, frozen, max_retries, log)
-        budget.refresh()
         exhausted = budget.exhausted()
+        if exhausted:  # before stopping, take up a budget grown meanwhile (`hpo create`, more trials)
+            budget.refresh()
+            exhausted = budget.exhausted()
         if exhausted and not budget.finished():
             # Only RUNNING trials stand between the study and its budget; if one belongs
             # to a dead worker, failing it (and queueing its retry) keeps this worker busy.

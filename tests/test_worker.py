@@ -242,3 +242,30 @@ def test_a_killed_workers_trial_is_retried_and_resumes_from_its_checkpoint(
     assert retry.user_attrs["epochs"] == epochs
     assert len([t for t in trials.values() if t.state.name in ("COMPLETE", "PRUNED")]) == 2
     assert not [t for t in trials.values() if t.state.name == "RUNNING"]
+
+
+def test_a_running_worker_takes_up_a_budget_grown_meanwhile(tmp_path: Path) -> None:
+    """`hpo create` with more trials while a worker runs: the worker goes on to the new budget
+    instead of stopping at the old one (it re-reads the pinned budget before it stops)."""
+    import dataclasses
+
+    from hpo.space import load_spec, suggest
+    from hpo.storage import open_storage
+    from hpo.study import pinned_spec, reconcile
+    from hpo.worker import run_worker
+
+    space = tiny_space(tmp_path, trials=2, pruner="none")
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+
+    def factory(spec, data_path, context):  # type: ignore[no-untyped-def]
+        def objective(trial: optuna.Trial) -> float:
+            if trial.number == 0:  # meanwhile, someone grows the study to 4 trials
+                storage = open_storage(url)
+                reconcile(storage, pinned_spec(storage, "tiny"), dataclasses.replace(spec, trials=4))
+            return float(suggest(trial, spec)["dropout"])
+        return objective
+
+    report = run_worker(url, "tiny", space_path=str(space), objective_factory=factory, log=lambda line: None)
+    assert report.ran == 4 and report.budget_reached
+    assert [t.state.name for t in study_trials(url)] == ["COMPLETE"] * 4
+    assert load_spec(space).trials == 2  # the file is the user's; only the study grew
