@@ -69,6 +69,15 @@ def storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("postgres_url"))
 
 
+def free_port() -> int:
+    """A TCP port nothing listens on now (for servers the tests start)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def run_hpo(*args: str, cwd: Path, timeout: float = 240, env: dict[str, str] | None = None
             ) -> subprocess.CompletedProcess[str]:
     """Run the real `hpo` console script."""

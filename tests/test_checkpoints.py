@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
@@ -30,36 +31,33 @@ def _tiny_model() -> keras.Model:
     return model
 
 
+def _run_epochs(tmp_path: Path, interval: float, last_epoch: int, clock: Clock, seconds: list[float]) -> list[Any]:
+    """Drive a Checkpointer through epochs taking ``seconds`` each; the checkpointed epoch after each."""
+    (tmp_path / "artifacts").mkdir()
+    store = optuna.artifacts.FileSystemArtifactStore(str(tmp_path / "artifacts"))
+    trial = optuna.create_study().ask()
+    saver = Checkpointer(trial, store, tmp_path, {"task": "regression"}, interval=interval, last_epoch=last_epoch)
+    saver.set_model(_tiny_model())
+    saved = []
+    for epoch, elapsed in enumerate(seconds):
+        clock.now += elapsed
+        saver.on_epoch_end(epoch)
+        saved.append(trial.user_attrs.get("hpo:checkpoint", {}).get("epoch"))
+    return saved
+
+
 def test_a_checkpoint_is_saved_once_the_interval_has_passed_and_never_for_the_last_epoch(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     clock = Clock()
     monkeypatch.setattr(objective_module.time, "monotonic", clock)
-    store = optuna.artifacts.FileSystemArtifactStore(str(tmp_path / "artifacts"))
-    (tmp_path / "artifacts").mkdir()
-    trial = optuna.create_study().ask()
-    saver = Checkpointer(trial, store, tmp_path, {"task": "regression"}, interval=30.0, last_epoch=5)
-    saver.set_model(_tiny_model())
-    saved = []
-    for epoch, elapsed in enumerate([10, 10, 15, 1, 40, 40]):  # seconds each epoch took
-        clock.now += elapsed
-        saver.on_epoch_end(epoch)
-        saved.append(trial.user_attrs.get("hpo:checkpoint", {}).get("epoch"))
+    saved = _run_epochs(tmp_path, 30.0, 5, clock, [10, 10, 15, 1, 40, 40])  # seconds each epoch took
     # 10, 20: not yet; 35 s: saved at epoch 2; 1 s later: not; 41 s later: epoch 4; epoch 5 is the last.
     assert saved == [None, None, 2, 2, 4, 4]
     assert len(list((tmp_path / "artifacts").iterdir())) == 1  # only the newest is kept
 
 
 def test_interval_zero_saves_every_epoch_but_the_last(tmp_path: Path) -> None:
-    store = optuna.artifacts.FileSystemArtifactStore(str(tmp_path / "artifacts"))
-    (tmp_path / "artifacts").mkdir()
-    trial = optuna.create_study().ask()
-    saver = Checkpointer(trial, store, tmp_path, {"task": "regression"}, interval=0.0, last_epoch=2)
-    saver.set_model(_tiny_model())
-    saved = []
-    for epoch in range(3):
-        saver.on_epoch_end(epoch)
-        saved.append(trial.user_attrs.get("hpo:checkpoint", {}).get("epoch"))
-    assert saved == [0, 1, 1]
+    assert _run_epochs(tmp_path, 0.0, 2, Clock(), [0, 0, 0]) == [0, 1, 1]
 
 
 def test_a_resumed_trial_reports_only_the_epochs_the_dead_run_did_not(recwarn: pytest.WarningsRecorder) -> None:

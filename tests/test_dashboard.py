@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
 import time
 import urllib.request
@@ -16,7 +15,7 @@ from hpo.storage import count_states, open_storage
 from hpo.study import create_study
 from hpo.worker import run_worker
 from tests.browser import chromium_dump_dom
-from tests.conftest import HPO, REPO
+from tests.conftest import HPO, REPO, free_port
 
 ARTIFACTS = REPO / "test-artifacts"
 SPEC = {
@@ -48,18 +47,13 @@ def _study(url: str) -> None:
     run_worker(url, "curves", objective_factory=lambda s, d, c: objective, log=lambda _: None)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 def test_dashboard_shows_history_and_importance_with_the_studys_parameters(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 's.db'}"
     _study(url)
     counts = count_states(open_storage(url), 1)
     assert counts["COMPLETE"] >= 2 and counts["PRUNED"] >= 1
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([HPO, "dashboard", "--storage", url, "--port", str(port)], cwd=tmp_path,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

@@ -8,7 +8,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.conftest import HPO, run_hpo, study_trials, tiny_space
+from tests.conftest import HPO, free_port, run_hpo, study_trials, tiny_space
 
 _trials = study_trials
 
@@ -100,16 +100,9 @@ def test_bad_gpu_list(tmp_path: Path) -> None:
     assert proc.stderr.strip() == "hpo: error: --gpus: expected GPU indices like 0,1,2,3, got '0,x'"
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 def test_workers_through_the_grpc_proxy(tmp_path: Path, storage_url: str) -> None:
-    port = _free_port()
+    port = free_port()
     proxy = subprocess.Popen([HPO, "proxy", "--storage", storage_url, "--port", str(port)], cwd=tmp_path,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -135,7 +128,7 @@ def test_workers_through_the_grpc_proxy(tmp_path: Path, storage_url: str) -> Non
 
 
 def test_unreachable_proxy_is_one_line(tmp_path: Path) -> None:
-    proc = run_hpo("status", "--storage", f"grpc://127.0.0.1:{_free_port()}", cwd=tmp_path)
+    proc = run_hpo("status", "--storage", f"grpc://127.0.0.1:{free_port()}", cwd=tmp_path)
     assert proc.returncode == 1
     [line] = proc.stderr.strip().splitlines()
     assert line.startswith("hpo: error: cannot reach the hpo proxy at 127.0.0.1:") and "hpo proxy" in line

@@ -4,17 +4,17 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from hpo.errors import ConfigError
 from hpo.space import load_spec
-from tests.conftest import HPO, db_snapshot, run_hpo, tiny_space
+from tests.conftest import HPO, db_snapshot, free_port, run_hpo, tiny_space
 
 OBJECTIVES = ("objective: [{metric: val_accuracy, direction: maximize}, {metric: params, direction: minimize}, "
               "{metric: latency_ms}]")
@@ -54,7 +54,7 @@ def test_a_list_of_objectives_is_a_multi_objective_spec(tmp_path: Path) -> None:
      "objective[1].direction", "params should be minimized"),
     ({"objective": "objective: []"}, "objective", "empty list"),
 ])
-def test_bad_multi_objective_files_are_refused_by_key(tmp_path: Path, kwargs: dict[str, str], key: str,
+def test_bad_multi_objective_files_are_refused_by_key(tmp_path: Path, kwargs: dict[str, Any], key: str,
                                                       says: str) -> None:
     path = mo_space(tmp_path, **kwargs)
     with pytest.raises(ConfigError) as e:
@@ -72,11 +72,6 @@ def test_a_pruner_on_a_multi_objective_study_is_one_line_and_touches_nothing(tmp
     assert "pruner: Optuna cannot prune a multi-objective study" in proc.stderr
     assert db_snapshot(url) == before
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_a_multi_objective_study_end_to_end(tmp_path: Path) -> None:
@@ -128,7 +123,7 @@ def test_a_multi_objective_study_end_to_end(tmp_path: Path) -> None:
     assert 'id="pareto"' in page and f"Pareto front of {len(front)} trials" in page
 
     # The dashboard names the objectives on its Pareto-front plot and marks the same front.
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([HPO, "dashboard", "--storage", url, "--port", str(port)], cwd=tmp_path,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

@@ -10,7 +10,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import HPO, run_hpo, study_trials, tiny_space
+from tests.conftest import HPO, free_port, run_hpo, study_trials, tiny_space
 
 pytestmark = pytest.mark.postgres
 
@@ -50,11 +49,6 @@ def _pg_bin() -> str:
     return str(Path(found[-1]).parent) if found else ""
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 @pytest.fixture
 def cluster() -> Iterator[Cluster]:
@@ -75,7 +69,7 @@ def cluster() -> Iterator[Cluster]:
     data = home / "data"
     subprocess.run(["runuser", "-u", "postgres", "--", f"{_pg_bin()}/initdb", "-D", str(data), "-A", "trust",
                     "-U", "postgres"], check=True, capture_output=True, timeout=120)
-    port = _free_port()
+    port = free_port()
     c = Cluster(f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres", data, port, home / "log")
     c.start()
     try:

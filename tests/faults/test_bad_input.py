@@ -492,5 +492,5 @@ def test_every_metric_a_study_may_name_is_one_its_task_logs() -> None:
 
     for task, spec in catalog.TASKS.items():
         for metric in spec.metrics:
-            logged = {"val_loss"} | {f"val_{m.name}" for m in get_task(task).metrics(3, 8, objective=metric)}
+            logged = {"val_loss"} | {f"val_{m.name}" for m in get_task(task).metrics(3, 8, objectives=(metric,))}
             assert metric in logged, (task, metric, sorted(logged))
