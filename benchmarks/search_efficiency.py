@@ -416,7 +416,12 @@ def run_task(task: str, args: argparse.Namespace, tmp: Path, conditions: list[st
             space.write_text(yaml.safe_dump(condition_raw(raw, cond, seed), sort_keys=False))
             db = folder / "study.db"
             started = time.perf_counter()
-            if workers > 1:
+            kept = Path(args.reuse) / folder.name / "study.db" if args.reuse else None
+            if kept is not None and kept.exists():  # a finished study of an interrupted run: read, not rerun
+                import shutil
+
+                shutil.copy(kept, db)
+            elif workers > 1:
                 run_parallel(db, space, budget, data, workers)
             else:
                 run_one(db, space, budget, data, coordinate=cond == "coordinate")
@@ -463,6 +468,8 @@ def main() -> None:
     parser.add_argument("--parallel-conditions", default="tpe,default")
     parser.add_argument("--reason", default="", help="why the settings were reduced (recorded)")
     parser.add_argument("--out", default="search_efficiency")
+    parser.add_argument("--reuse", metavar="DIR", help="a copy of an interrupted run's temp folder: its finished "
+                        "studies (TASK-CONDITION-SEED-wN/study.db) are read instead of run again")
     parser.add_argument("--worker", nargs=5, metavar=("DB", "SPACE", "BUDGET", "DATA", "ID"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
