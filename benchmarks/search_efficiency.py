@@ -420,7 +420,8 @@ def run_task(task: str, args: argparse.Namespace, tmp: Path, conditions: list[st
             if kept is not None and kept.exists():  # a finished study of an interrupted run: read, not rerun
                 import shutil
 
-                shutil.copy(kept, db)
+                for part in kept.parent.glob("study.db*"):  # with its -wal: the newest commits live there
+                    shutil.copy(part, folder / part.name)
             elif workers > 1:
                 run_parallel(db, space, budget, data, workers)
             else:
