@@ -77,13 +77,44 @@ def write_space(directory: Path, trials: int) -> Path:
     return path
 
 
+# PostgreSQL's own counters of the rows it read, summed over the study database's tables: a
+# per-trial cost that does not depend on how fast the machine is at the moment.
+PG_ROWS_READ = """SELECT COALESCE(SUM(seq_scan), 0), COALESCE(SUM(seq_tup_read), 0),
+                         COALESCE(SUM(idx_scan), 0), COALESCE(SUM(idx_tup_fetch), 0)
+                  FROM pg_stat_user_tables"""
+COUNTER_EVERY = 100  # trials between two reads of the counters (each waits 1.1 s)
+
+
+def pg_counter_reader(url: str) -> Callable[[], list[int]]:
+    """The database's table-read counters now (stats flushed by the worker's connections first)."""
+    import psycopg
+
+    conn = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://", 1), autocommit=True)
+
+    def read() -> list[int]:
+        time.sleep(1.1)  # a backend flushes its table stats at most once a second (PostgreSQL 15+)
+        conn.execute("SELECT pg_stat_clear_snapshot()")
+        row = conn.execute(PG_ROWS_READ).fetchone()
+        return [int(v) for v in row] if row else [0, 0, 0, 0]
+
+    return read
+
+
 def run_one(url: str, space: str, max_seconds: float) -> dict[str, Any]:
-    """In a fresh process: one worker spends the budget (or max_seconds); returns the objective's call times."""
+    """In a fresh process: one worker spends the budget (or max_seconds); returns the objective's
+    call times (wall and this process's CPU) and, on PostgreSQL, the rows-read counters every
+    COUNTER_EVERY trials (the pause to read them falls inside one trial in 100: medians skip it)."""
     calls: list[float] = []
+    cpu_at: list[float] = []
+    counters: list[tuple[int, list[int]]] = []
+    read_counters = pg_counter_reader(url) if url.startswith("postgresql") else None
 
     def factory(spec: Any, _data: Any, _context: Any) -> Callable[[Any], float]:
         def objective(trial: Any) -> float:
+            if read_counters is not None and len(calls) % COUNTER_EVERY == 0:
+                counters.append((len(calls), read_counters()))
             calls.append(time.perf_counter())
+            cpu_at.append(time.process_time())
             return float(suggest(trial, spec)["dropout"])
 
         return objective
@@ -91,7 +122,7 @@ def run_one(url: str, space: str, max_seconds: float) -> dict[str, Any]:
     started, cpu = time.perf_counter(), time.process_time()
     report = run_worker(url, STUDY, space_path=space, timeout=max_seconds, objective_factory=factory,
                         log=lambda line: None)
-    return {"calls": calls, "ran": report.ran, "states": dict(report.states),
+    return {"calls": calls, "cpu_at": cpu_at, "counters": counters, "ran": report.ran, "states": dict(report.states),
             "wall_s": time.perf_counter() - started, "cpu_s": time.process_time() - cpu}
 
 
@@ -220,12 +251,35 @@ def summarize(run: dict[str, Any], spans: list[tuple[int, int]]) -> dict[str, An
         return 1000 * statistics.median(values) if values else None
 
     medians = {f"{lo}-{hi}": median_ms(lo, hi) if hi <= reached else None for lo, hi in spans}
+    cpu = run["cpu_at"]
+
+    def cpu_ms(lo: int, hi: int) -> float | None:  # the worker's own CPU per trial (client side)
+        lo, hi = max(lo - 1, 0), min(hi, len(cpu)) - 1
+        return 1000 * (cpu[hi] - cpu[lo]) / (hi - lo) if hi > lo else None
+
+    def rows_read(lo: int, hi: int) -> dict[str, float] | None:
+        """Per trial, between the counter reads nearest the window's ends: scans and rows read."""
+        marks = run.get("counters") or []
+        if not marks:
+            return None
+        first = min(marks, key=lambda m: abs(m[0] - (lo - 1)))
+        last = min(marks, key=lambda m: abs(m[0] - hi))
+        if last[0] <= first[0]:
+            return None
+        n = last[0] - first[0]
+        d = [b - a for a, b in zip(first[1], last[1], strict=True)]
+        return {"seq_scans": d[0] / n, "seq_rows_read": d[1] / n, "index_scans": d[2] / n,
+                "index_rows_fetched": d[3] / n, "trials": f"{first[0] + 1}-{last[0]}"}
+
+    cpu_medians = {f"{lo}-{hi}": cpu_ms(lo, hi) if hi <= reached else None for lo, hi in spans}
+    reads = {f"{lo}-{hi}": rows_read(lo, hi) if hi <= reached else None for lo, hi in spans}
     width = spans[0][1] - spans[0][0] + 1
     end = (max(reached - width + 1, 1), reached)
     first, last = median_ms(*spans[0]) if reached >= spans[0][1] else None, median_ms(*end)
     return {
         "trials_reached": reached, "complete": run["ran"] == reached and reached >= spans[-1][1],
-        "median_ms_per_trial": medians, "end_window": f"{end[0]}-{end[1]}", "end_window_median_ms": last,
+        "median_ms_per_trial": medians, "worker_cpu_ms_per_trial": cpu_medians, "db_reads_per_trial": reads,
+        "end_window": f"{end[0]}-{end[1]}", "end_window_median_ms": last,
         "ratio_last_over_first": last / first if first and last else None,
         "mean_ms_per_trial": 1000 * statistics.fmean(per_trial) if per_trial else None,
         "wall_s": run["wall_s"], "worker_cpu_s": run["cpu_s"], "states": run["states"],
@@ -288,6 +342,16 @@ def main() -> None:
         print(f"{backend:<13} " + " ".join(cell(r["median_ms_per_trial"][label]) for label in labels)
               + f" {r['trials_reached']:>8} {r['end_window']:>11} {cell(r['end_window_median_ms'], '>8.2f')}"
               f" {cell(r['ratio_last_over_first'], '>9.2f')} {r['wall_s']:>8.0f} {busy(r['machine_busy_cores']):>10}")
+    print("the worker's own CPU ms/trial (client side: Python, SQLAlchemy, the driver) over the same windows")
+    for backend, r in results.items():
+        print(f"{backend:<13} " + " ".join(cell(r["worker_cpu_ms_per_trial"][label]) for label in labels))
+    if any(any(r["db_reads_per_trial"].values()) for r in results.values()):
+        print("PostgreSQL's counters per trial (pg_stat_user_tables): seq scans / rows they read / index rows fetched")
+        for backend, r in results.items():
+            if any(r["db_reads_per_trial"].values()):
+                print(f"{backend:<13} " + " ".join(
+                    format(f"{v['seq_scans']:.1f}/{v['seq_rows_read']:.0f}/{v['index_rows_fetched']:.0f}", ">14")
+                    if v else format("-", ">14") for v in r["db_reads_per_trial"].values()))
     print(f"busy cores: the whole machine's, during each backend's run; one worker and its database need "
           f"about 1 of {os.cpu_count()}, more means other load, which inflates and blurs the timings")
     print(f"total {time.monotonic() - started:.0f} s")

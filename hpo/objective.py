@@ -119,7 +119,15 @@ class ResumingPruningCallback(KerasPruningCallback):
 class StopOnSignal(keras.callbacks.Callback):
     """Ends the fit at the next batch once Ctrl-C or SIGTERM arrived (hpo.signals): raising here,
     not from the signal handler, and before the epoch's end, so no partial epoch is reported
-    to the pruner or checkpointed."""
+    to the pruner or checkpointed.
+
+    ``async_safe``: where the backend allows (JAX, torch; not TensorFlow) Keras then runs these
+    hooks on its callback thread, as it does for a bare fit, instead of turning each batch's
+    logs into Python floats on the training thread: a device-to-host wait per batch that
+    stalls a GPU. The raise then reaches the fit a batch later, and at the latest when the
+    epoch ends, before any epoch-end callback reports or saves it."""
+
+    async_safe = True
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         signals.check("during a trial; it was re-enqueued")

@@ -97,3 +97,62 @@ def test_the_default_interval_is_thirty_seconds(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.delenv("HPO_CHECKPOINT_INTERVAL")
     assert checkpoint_interval() == 30.0
     assert np.isfinite(checkpoint_interval())
+
+
+
+SIGNAL_MID_EPOCH = """
+import numpy as np, keras
+from hpo import signals
+from hpo.errors import Interrupted
+from hpo.objective import StopOnSignal
+
+batches, ended = [], []
+
+class Watch(keras.callbacks.Callback):
+    async_safe = True  # like StopOnSignal: must not make the fit synchronous on its own
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        batches.append((self.epoch, batch))
+        if (self.epoch, batch) == (1, 3):
+            signals._received.append(15)  # what the SIGTERM handler records
+
+    def on_epoch_end(self, epoch, logs=None):
+        ended.append(epoch)
+
+inputs = keras.Input((4,))
+model = keras.Model(inputs, keras.layers.Dense(2)(inputs))
+model.compile(optimizer="adam", loss="mse")
+stop, watch = StopOnSignal(), Watch()
+try:
+    model.fit(np.zeros((320, 4), "float32"), np.zeros((320, 2), "float32"), batch_size=8, epochs=3,
+              callbacks=[stop, watch], verbose=0)
+    raise SystemExit("the fit was not interrupted")
+except Interrupted as e:
+    assert "SIGTERM" in str(e), e
+assert ended == [0], ended  # epoch 1 was cut short and never reached an epoch-end callback
+assert batches[-1][0] == 1 and batches[-1][1] - 3 <= 2, batches[-3:]  # 40 batches an epoch: stopped early
+ours = keras.callbacks.CallbackList([stop, watch], model=model)
+bare = keras.callbacks.CallbackList([], model=model)
+assert (ours._async_train, ours._async_test) == (bare._async_train, bare._async_test), keras.backend.backend()
+print("ok", keras.backend.backend(), bare._async_train)
+"""
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_a_signal_mid_epoch_stops_the_fit_without_reporting_that_epoch(backend: str) -> None:
+    """StopOnSignal leaves Keras's batch hooks where a bare fit has them (on its callback thread
+    under JAX: no per-batch host sync on the training thread), and still stops the fit a batch or
+    two after the signal, before any epoch-end callback sees the partial epoch."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "KERAS_BACKEND": backend}
+    proc = subprocess.run([sys.executable, "-c", SIGNAL_MID_EPOCH], env=env, capture_output=True, text=True,
+                          timeout=240)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    asynchronous = backend != "tensorflow"  # Keras dispatches callbacks on a thread where the backend allows
+    assert proc.stdout.split() == ["ok", backend, str(asynchronous)]
