@@ -122,6 +122,8 @@ def run_one(url: str, space: str, max_seconds: float) -> dict[str, Any]:
     started, cpu = time.perf_counter(), time.process_time()
     report = run_worker(url, STUDY, space_path=space, timeout=max_seconds, objective_factory=factory,
                         log=lambda line: None)
+    if read_counters is not None:
+        counters.append((len(calls), read_counters()))  # the end of the last window
     return {"calls": calls, "cpu_at": cpu_at, "counters": counters, "ran": report.ran, "states": dict(report.states),
             "wall_s": time.perf_counter() - started, "cpu_s": time.process_time() - cpu}
 

@@ -8,7 +8,7 @@ import math
 import optuna
 import pytest
 
-from hpo.storage import StudyTally, count_states, open_storage
+from hpo.storage import TRIAL_INDEXES, StudyTally, count_states, open_storage
 
 DIST = optuna.distributions.FloatDistribution(0.0, 1.0)
 
@@ -72,3 +72,20 @@ def test_tally_reads_only_the_rows_above_its_watermark(tmp_path) -> None:  # typ
     assert tally.counts(before_trial_id=running._trial_id) == {"COMPLETE": 200}
     assert tally._watermark < running._trial_id  # the RUNNING trial holds the watermark
     assert len(tally._tail) == 2  # ... so only it and the one after it are read again
+
+
+def test_workers_add_the_trial_indexes_once(storage_url: str) -> None:
+    """Both indexes hpo adds to Optuna's schema exist after a worker opened the storage, and
+    opening it again (another worker) neither fails nor doubles them."""
+    import sqlalchemy
+
+    for _ in range(2):
+        storage = open_storage(storage_url, heartbeat=True)  # as a worker opens it
+        storage.engine.dispose()  # type: ignore[attr-defined]
+    engine = sqlalchemy.create_engine(storage_url)
+    try:
+        indexes = {i["name"]: i["column_names"] for i in sqlalchemy.inspect(engine).get_indexes("trials")}
+    finally:
+        engine.dispose()
+    assert {name: indexes.get(name) for name in TRIAL_INDEXES} == {
+        "ix_hpo_trials_study_state": ["study_id", "state"], "ix_hpo_trials_study_trial": ["study_id", "trial_id"]}
