@@ -190,7 +190,7 @@ def open_storage(
                     _use_wal(storage)
                 _serialize_sqlite_transactions(storage)
             if heartbeat:
-                _index_trial_states(storage)
+                _add_trial_indexes(storage)
             return storage
         except (sqlalchemy.exc.SQLAlchemyError, OSError, RuntimeError) as e:
             # Workers starting together on a fresh database race to create optuna's tables;
@@ -353,13 +353,13 @@ TRIAL_INDEXES = {
     # zombie check, optuna claiming a queued trial) read those few rows, not the whole study.
     "ix_hpo_trials_study_state": "trials (study_id, state)",
     # StudyTally's "trials after the watermark" reads only those; without it PostgreSQL answered
-    # through the index above, reading every index entry of the study for each check (found by
-    # pg_stat_user_indexes in benchmarks/storage_cost.py: ~5 x n entries per trial).
+    # through the index above, reading every index entry of the study for each check (~5 x n
+    # entries per trial in pg_stat_user_indexes, during benchmarks/storage_cost.py).
     "ix_hpo_trials_study_trial": "trials (study_id, trial_id)",
 }
 
 
-def _index_trial_states(storage: optuna.storages.RDBStorage) -> None:
+def _add_trial_indexes(storage: optuna.storages.RDBStorage) -> None:
     """Create TRIAL_INDEXES where missing. They only add to Optuna's schema; a database where
     they cannot be made (read-only, a race with another worker making them) works as before,
     only slower."""
