@@ -133,10 +133,15 @@ try:
 except Interrupted as e:
     assert "SIGTERM" in str(e), e
 assert ended == [0], ended  # epoch 1 was cut short and never reached an epoch-end callback
-assert batches[-1][0] == 1 and batches[-1][1] - 3 <= 2, batches[-3:]  # 40 batches an epoch: stopped early
 ours = keras.callbacks.CallbackList([stop, watch], model=model)
 bare = keras.callbacks.CallbackList([], model=model)
 assert (ours._async_train, ours._async_test) == (bare._async_train, bare._async_test), keras.backend.backend()
+if bare._async_train:
+    # On the callback thread the raise reaches the fit whenever that thread has run (no bound
+    # under load), and at the latest at the epoch's end: epoch 2 never starts.
+    assert batches[-1][0] == 1, batches[-3:]
+else:
+    assert batches[-1] == (1, 3), batches[-3:]  # synchronous: the very batch the signal came in
 print("ok", keras.backend.backend(), bare._async_train)
 """
 
@@ -144,8 +149,9 @@ print("ok", keras.backend.backend(), bare._async_train)
 @pytest.mark.parametrize("backend", ["tensorflow", "jax"])
 def test_a_signal_mid_epoch_stops_the_fit_without_reporting_that_epoch(backend: str) -> None:
     """StopOnSignal leaves Keras's batch hooks where a bare fit has them (on its callback thread
-    under JAX: no per-batch host sync on the training thread), and still stops the fit a batch or
-    two after the signal, before any epoch-end callback sees the partial epoch."""
+    under JAX: no per-batch host sync on the training thread), and still stops the fit within the
+    epoch the signal came in, before any epoch-end callback sees that partial epoch. No bound on
+    how many batches later under JAX: that is thread scheduling, and a loaded CI machine saw 8."""
     import os
     import subprocess
     import sys
