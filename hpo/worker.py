@@ -254,6 +254,7 @@ def _run_worker(
     def guarded(trial: optuna.Trial) -> ObjectiveValue:
         current["trial"] = trial
         budget.claim(trial)
+        start_clean()
         return objective(trial)
 
     def after_trial(study: optuna.Study, frozen: optuna.trial.FrozenTrial) -> None:
@@ -363,6 +364,24 @@ def _run_worker(
     report.states = dict(budget.counts())
     report.budget_reached = report.budget_reached or budget.exhausted()
     return report
+
+
+def start_clean() -> None:
+    """Before each trial: free the last trial's model (Keras's clear_session and one full
+    collection), then freeze what survives out of the garbage collector, as the import's
+    objects are (``hpo.quiet``). What survives is the worker's own state and what TensorFlow
+    leaks per fit (its traced graphs, ~7,000 objects a model, that only ``--recycle-mb`` gets
+    back); left tracked, every trial's collection walks all of them again, so it grew with
+    every trial (``benchmarks/gc_growth.py``). Here, not inside the trial: a frozen object is
+    never collected, and a trial's own objects freeze into exception cycles (a pruned or
+    failed trial's traceback) that would keep its model for good (tests/test_worker.py)."""
+    import gc
+
+    if "keras" in sys.modules:  # a trial has trained (or will): nothing to free otherwise
+        from hpo.models.factory import reset_keras
+
+        reset_keras()
+    gc.freeze()
 
 
 def failed_as_stale(e: BaseException) -> bool:

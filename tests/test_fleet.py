@@ -17,7 +17,8 @@ def test_cpu_workers_share_the_budget(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 's.db'}"
     space = tiny_space(tmp_path, trials=6, epochs=1, sampler="random", pruner="none")
     assert run_hpo("create", "--study", "tiny", "--space", str(space), "--storage", url, cwd=tmp_path).returncode == 0
-    proc = run_hpo("worker", "--study", "tiny", "--storage", url, "--workers", "2", cwd=tmp_path)
+    # --trials is each child's: 3 each makes both take part, however far apart they start.
+    proc = run_hpo("worker", "--study", "tiny", "--storage", url, "--workers", "2", "--trials", "3", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "worker w0/cpu: finished" in proc.stderr and "worker w1/cpu: finished" in proc.stderr
     trials = _trials(url)

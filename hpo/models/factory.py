@@ -164,8 +164,9 @@ def preflight(spec: StudySpec, dataset: Dataset) -> None:
 
 def reset_keras() -> None:
     """Free the previous model before the next is built, keeping the dtype policy (mixed
-    precision): Keras's clear_session resets it to float32. Its one ``gc.collect()`` is cheap
-    because the import's objects are frozen (``hpo.quiet.import_keras_quietly``)."""
+    precision): Keras's clear_session resets it to float32. Its one ``gc.collect()`` stays
+    cheap in a long-running worker because the worker freezes what survives between trials
+    (``hpo.worker.start_clean``)."""
     policy = keras.mixed_precision.global_policy()
     keras.backend.clear_session(free_memory=True)
     keras.mixed_precision.set_global_policy(policy)
