@@ -314,8 +314,9 @@ def artifacts_dir(url: str) -> Path:
 def open_artifact_store(url: str) -> Any:
     """The study's artifact store (trial checkpoints): optuna's FileSystemArtifactStore, except
     that every write is atomic (hpo.files) and recreates the directory if it was deleted
-    meanwhile, so a removed artifacts folder costs only the checkpoints in it, not every later
-    trial. Readers (``hpo dashboard``) and the objective use it through optuna's API unchanged."""
+    meanwhile, before or during the write, so a removed artifacts folder costs only the
+    checkpoints in it, not every later trial. Readers (``hpo dashboard``) and the objective use
+    it through optuna's API unchanged."""
     from functools import partial
     from typing import BinaryIO
 
@@ -327,7 +328,16 @@ def open_artifact_store(url: str) -> Any:
         def write(self, artifact_id: str, content_body: BinaryIO) -> None:
             # Optuna's own write opens the final name: a worker killed mid-upload would leave a
             # truncated checkpoint for the retry to resume from, and a missing folder fails it.
-            write_atomic(self._get_filepath(artifact_id), iter(partial(content_body.read, 1 << 20), b""))
+            path = self._get_filepath(artifact_id)
+            start = content_body.tell() if content_body.seekable() else None
+            try:
+                write_atomic(path, iter(partial(content_body.read, 1 << 20), b""))
+            except FileNotFoundError:
+                if start is None:
+                    raise
+                # The folder went while this file was being written: once more, into a new one.
+                content_body.seek(start)
+                write_atomic(path, iter(partial(content_body.read, 1 << 20), b""))
 
     path = artifacts_dir(url)
     try:

@@ -346,7 +346,7 @@ def _run_worker(
                     for _ in range(int(pause * 10)):
                         signals.check("while waiting for the database")
                         time.sleep(0.1)
-                wait_for_storage(storage, max(left, 0.1), log, quiet=outage["flaps"] > 1)
+                wait_for_storage(storage, db_wait, log, quiet=outage["flaps"] > 1, since=outage["since"])
                 if trial is not None:
                     _fail_and_requeue(study, trial)
                 if budget.exhausted():
@@ -419,13 +419,15 @@ def _quiet_storage_errors_in_threads() -> None:
     threading.excepthook = hook
 
 
-def wait_for_storage(storage: Any, limit_s: float, log: Callable[[str], None], quiet: bool = False) -> None:
+def wait_for_storage(storage: Any, limit_s: float, log: Callable[[str], None], quiet: bool = False,
+                     since: float | None = None) -> None:
     """Poll the database with exponential backoff (0.5 s doubling to 15 s) until it answers.
 
-    Raise a one-line ``StorageError`` once it has been unreachable for ``limit_s``."""
+    Raise a one-line ``StorageError`` once it has been unreachable for ``limit_s`` (``--db-wait``)
+    counted from ``since`` (the outage's first error, ``time.monotonic()``; default: now)."""
     import sqlalchemy
 
-    started = time.monotonic()
+    started = time.monotonic() if since is None else since
     delay = 0.5
     while True:
         try:

@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -112,10 +113,25 @@ def test_database_restart_mid_study_loses_and_duplicates_nothing(tmp_path: Path,
                    cwd=tmp_path).returncode == 0
     worker = _start_worker(tmp_path, cluster.url, "--db-wait", "120")
     _wait_training(cluster.url, worker, need_complete=1)
+    lines: list[str] = []
+    noticed = threading.Event()
+
+    def read_stderr() -> None:
+        assert worker.stderr is not None
+        for line in worker.stderr:
+            lines.append(line)
+            if "storage unreachable" in line:
+                noticed.set()
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
     cluster.stop()  # for real: the server process exits, every connection drops
-    time.sleep(4)
+    # Down until the worker has run into it (however slow this machine), then back.
+    assert noticed.wait(120), "".join(lines)
     cluster.start()
-    _, err = worker.communicate(timeout=300)
+    worker.wait(timeout=300)
+    reader.join(timeout=30)
+    err = "".join(lines)
     assert worker.returncode == 0, err
     assert "storage unreachable" in err and "storage is back" in err
     trials = _trials(cluster.url)

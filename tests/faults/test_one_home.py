@@ -427,6 +427,33 @@ params:
 """
 
 
+def test_an_artifact_folder_removed_during_a_write_gets_the_whole_file(tmp_path: Path) -> None:
+    """A folder renamed away while a checkpoint streams into it (the worker had opened its
+    temporary file already): the write starts again in a new folder; no partial file anywhere."""
+    import io
+
+    from hpo.storage import open_artifact_store
+
+    store = open_artifact_store(f"sqlite:///{tmp_path / 'studies.db'}")
+    folder = tmp_path / "artifacts"
+    body = b"x" * (1 << 20) + b"the rest"
+
+    class Pulled(io.BytesIO):
+        reads = 0
+
+        def read(self, size: int | None = -1) -> bytes:
+            self.reads += 1
+            if self.reads == 2:  # the first MiB is in the temporary file: now the folder goes
+                folder.rename(tmp_path / "gone")
+            return super().read(size)
+
+    stream = Pulled(body)
+    store.write("checkpoint-id", stream)
+    assert stream.reads > 3  # it really started over
+    assert (folder / "checkpoint-id").read_bytes() == body
+    assert [p.name for p in folder.iterdir()] == ["checkpoint-id"]
+
+
 def test_a_deleted_artifact_directory_fails_no_later_trial(tmp_path: Path, umask: int) -> None:
     url = f"sqlite:///{tmp_path / 'studies.db'}"
     artifacts = tmp_path / "artifacts"  # beside the SQLite file

@@ -223,6 +223,26 @@ def test_targets_that_cannot_be_learnt_are_refused_before_the_study(tmp_path: Pa
 
 # -- a stalled worker, a dead proxy -------------------------------------------------------------
 
+def _stop_outside_a_transaction(worker: subprocess.Popen, db: Path) -> None:  # type: ignore[type-arg]
+    """SIGSTOP the worker at a moment it holds no SQLite write lock (it writes an epoch report or a
+    heartbeat several times a second; stopped mid-transaction it would lock everyone else out)."""
+    import sqlite3
+
+    for _ in range(200):
+        worker.send_signal(signal.SIGSTOP)
+        probe = sqlite3.connect(db, timeout=0.2)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.execute("ROLLBACK")
+            return
+        except sqlite3.OperationalError:  # locked: let it finish that transaction, then try again
+            worker.send_signal(signal.SIGCONT)
+            time.sleep(0.05)
+        finally:
+            probe.close()
+    raise AssertionError("the worker never let go of the database's write lock")
+
+
 def test_a_worker_resumed_after_its_trial_was_failed_as_stale_carries_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -242,7 +262,7 @@ def test_a_worker_resumed_after_its_trial_was_failed_as_stale_carries_on(
             return False
 
     _wait(training, worker)
-    worker.send_signal(signal.SIGSTOP)
+    _stop_outside_a_transaction(worker, tmp_path / "studies.db")
     try:
         time.sleep(4)  # past the grace period: its heartbeat is stale
         for key, value in fast.items():
