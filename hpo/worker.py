@@ -254,7 +254,8 @@ def _run_worker(
     def guarded(trial: optuna.Trial) -> ObjectiveValue:
         current["trial"] = trial
         budget.claim(trial)
-        start_clean()
+        if objective_factory is None:  # hpo's own training; a given objective keeps its process as it is
+            start_clean()
         return objective(trial)
 
     def after_trial(study: optuna.Study, frozen: optuna.trial.FrozenTrial) -> None:
@@ -377,10 +378,9 @@ def start_clean() -> None:
     failed trial's traceback) that would keep its model for good (tests/test_worker.py)."""
     import gc
 
-    if "keras" in sys.modules:  # a trial has trained (or will): nothing to free otherwise
-        from hpo.models.factory import reset_keras
+    from hpo.models.factory import reset_keras
 
-        reset_keras()
+    reset_keras()
     gc.freeze()
 
 

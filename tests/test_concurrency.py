@@ -48,10 +48,17 @@ def test_workers_never_share_a_trial_nor_trip_on_locks(storage_url: str) -> None
     procs = [ctx.Process(target=_work, args=(storage_url, i)) for i in range(workers)]
     for p in procs:
         p.start()
-    for p in procs:
-        p.join(240)
-    # No deadlock (all joined in time), no "database is locked", no trial claimed twice.
-    assert [p.exitcode for p in procs] == [0] * workers
+    try:
+        deadline = time.monotonic() + 240
+        for p in procs:
+            p.join(max(deadline - time.monotonic(), 0))
+        # No deadlock (all joined in time), no "database is locked", no trial claimed twice.
+        assert [p.exitcode for p in procs] == [0] * workers
+    finally:
+        for p in procs:  # a failed run must not leave 8 workers loading the machine for later tests
+            if p.is_alive():
+                p.kill()
+                p.join(10)
     counts = count_states(storage, study._study_id)
     assert counts["COMPLETE"] == 200 and counts["RUNNING"] == 0 and counts["WAITING"] == 0
     trials = study.get_trials(deepcopy=False)

@@ -71,7 +71,7 @@ def test_status_shows_live_workers_their_epoch_and_time_left(tmp_path: Path, sto
                                    "HPO_HEARTBEAT_INTERVAL": "1", "HPO_ARTIFACTS": str(tmp_path / "a")},
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 180  # TensorFlow's start-up and each `hpo status` on a loaded machine
         summary: dict = {}
         while time.monotonic() < deadline:
             [summary] = json.loads(run_hpo("status", "--study", "tiny", "--storage", storage_url, "--json",
@@ -79,6 +79,8 @@ def test_status_shows_live_workers_their_epoch_and_time_left(tmp_path: Path, sto
             if summary["running"] and (summary["running"][0]["epoch"] or 0) >= 2:
                 break
             time.sleep(0.5)
+        else:
+            raise AssertionError(f"no running trial past epoch 2 within 180 s; last status: {summary}")
         [running] = summary["running"]
         assert running["trial"] == 0 and running["alive"]
         assert running["worker"].endswith("/w0") and running["value"] is not None
