@@ -2,7 +2,8 @@
 trial (hpo.objective.Objective on a SQLite study, checkpoints to the artifact store, pruning
 callback, recorder) vs. a bare `model.fit` of the same model (built and compiled by the same
 code, after freeing the last model with the same clear_session, all inside the timing) on the
-same arrays for the same epochs. Alternating repeats; the
+same arrays for the same epochs. Each repeat runs the three once, in reverse order every other
+repeat. Alternating repeats; the
 ratio is the median of each repeat's hpo/bare (issue 10 target: <= 1.05). Two hpo runs: the default checkpoint interval
 (HPO_CHECKPOINT_INTERVAL, 30 s) and a checkpoint after every epoch (interval 0, hpo 0.1's way).
 
@@ -104,10 +105,13 @@ def main() -> None:
 
         bare(), trial()  # warm-up: imports, tracing, thread pools
         runs: dict[str, list[float]] = {"bare model.fit": [], "hpo trial": [], "hpo, checkpoint every epoch": []}
-        for _ in range(args.repeats):
-            runs["bare model.fit"].append(bare())
-            runs["hpo trial"].append(trial())
-            runs["hpo, checkpoint every epoch"].append(trial(every_epoch))
+        order = [("bare model.fit", bare), ("hpo trial", trial),
+                 ("hpo, checkpoint every epoch", lambda: trial(every_epoch))]
+        for repeat in range(args.repeats):
+            # Every other repeat runs in reverse order: a run that always came second would carry
+            # whatever the first left behind (memory, a slower core) and the drift within the repeat.
+            for name, run in order if repeat % 2 == 0 else order[::-1]:
+                runs[name].append(run())
     medians = {k: statistics.median(v) for k, v in runs.items()}
     # The machine's speed drifts between repeats (a shared VM: the same bare fit varied 20% in one
     # run), so the headline is the median of each repeat's own ratio: runs seconds apart, not minutes.
@@ -119,13 +123,15 @@ def main() -> None:
           f"epochs, {args.repeats} repeats, {backend})")
     for k, v in medians.items():
         print(f"{k:<28} {v:9.3f}  {statistics.median(pairs[k]):6.3f} {min(pairs[k]):6.3f}-{max(pairs[k]):.3f}")
+    of_medians = medians["hpo trial"] / medians["bare model.fit"]
     print(f"ratio hpo/bare (median of per-repeat ratios): {ratio:.3f} (checkpoint interval {interval:g} s); "
-          f"every epoch: {ratio_every:.3f}")
+          f"every epoch: {ratio_every:.3f}; ratio of the medians: {of_medians:.3f}")
     path = record(f"trial_overhead_{args.study}" + ("" if backend == "tensorflow" else f"_{backend}"), {
         "study": args.study, "epochs": args.epochs, "repeats": args.repeats, "backend": backend,
         "runs_s": runs, "medians_s": medians, "per_repeat_ratios": pairs,
         "ratio": "median over repeats of (hpo run / the bare fit of the same repeat)",
         "ratio_hpo_over_bare": ratio, "ratio_every_epoch_checkpoint_over_bare": ratio_every,
+        "ratio_of_medians_hpo_over_bare": of_medians, "order": "bare, hpo, every epoch; reversed on odd repeats",
         "checkpoint_interval_s": interval, "params": params,
         "rows": len(dataset.x_train) + len(dataset.x_val),
     })
