@@ -48,7 +48,7 @@ def trivial_verdict(best: float, trivial: Mapping[str, Any], direction: str) -> 
     base = float(trivial["value"])
     what = f"the trivial predictor ({trivial.get('predictor', 'trivial predictor')}, {base:.6g})"
     if not beats(best, base, direction):
-        return f"the best trial ({best:.6g}) does not beat {what}"
+        return f"the best value ({best:.6g}) does not beat {what}"
     gain = abs(best - base)
     rel = f" ({gain / abs(base) * 100:.1f}%)" if base else ""
-    return f"the best trial ({best:.6g}) beats {what} by {gain:.4g}{rel}"
+    return f"the best value ({best:.6g}) beats {what} by {gain:.4g}{rel}"

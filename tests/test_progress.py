@@ -161,7 +161,7 @@ def test_status_prints_params_as_suggested_and_the_trivial_baseline(tmp_path: Pa
                                            "split": "validation"}
     text = format_summary(summary)
     assert '"dropout": 0.35,' in text and "0.35000000000000003" not in text
-    assert ("  trivial baseline: val_loss=3.294 (training mean, validation split); the best trial (3.457) does "
+    assert ("  trivial baseline: val_loss=3.294 (training mean, validation split); the best value (3.457) does "
             "not beat the trivial predictor (training mean, 3.294)") in text.splitlines()
     [shown] = json.loads(run_hpo("status", "--study", "tiny", "--storage", f"sqlite:///{tmp_path / 's.db'}",
                                  "--json", cwd=tmp_path).stdout)
@@ -173,6 +173,6 @@ def test_trivial_verdict_follows_the_direction() -> None:
 
     majority = {"value": 0.5, "predictor": "majority class"}
     assert trivial_verdict(0.4, majority, "maximize") == (
-        "the best trial (0.4) does not beat the trivial predictor (majority class, 0.5)")
-    assert trivial_verdict(0.6, majority, "maximize").startswith("the best trial (0.6) beats")
-    assert trivial_verdict(0.6, majority, "minimize").startswith("the best trial (0.6) does not beat")
+        "the best value (0.4) does not beat the trivial predictor (majority class, 0.5)")
+    assert trivial_verdict(0.6, majority, "maximize").startswith("the best value (0.6) beats")
+    assert trivial_verdict(0.6, majority, "minimize").startswith("the best value (0.6) does not beat")

@@ -213,9 +213,9 @@ def test_trivial_baseline_in_the_report(tmp_path: Path) -> None:
     storage, study = _study(tmp_path / "loses", [3.457, 3.6, 3.5], trivial=3.294)
     page = report.build_report(storage, "tiny", tmp_path / "r").read_text()
     summary = re.search(r"<h1>.*?</h1><p>(.*?)</p>", page)
-    assert summary and ("the best trial (3.457) does not beat the trivial predictor (training mean, 3.294)"
+    assert summary and ("the best value (3.457) does not beat the trivial predictor (training mean, 3.294)"
                         in summary.group(1))
-    assert "The best trial (3.457) does not beat the trivial predictor (training mean, 3.294) on the validation " \
+    assert "The best value (3.457) does not beat the trivial predictor (training mean, 3.294) on the validation " \
            "split." in page.split('<section id="baselines">')[1]
     ax = report._history_figure(study.get_trials(), "val_loss", "minimize",
                                 {"value": 3.294, "predictor": "training mean"}).axes[0]
@@ -224,4 +224,4 @@ def test_trivial_baseline_in_the_report(tmp_path: Path) -> None:
 
     storage, _ = _study(tmp_path / "wins", [3.0, 3.6, 3.5], trivial=3.294)
     page = report.build_report(storage, "tiny", tmp_path / "r2").read_text()
-    assert "the best trial (3) beats the trivial predictor (training mean, 3.294) by 0.294 (8.9%)" in page
+    assert "the best value (3) beats the trivial predictor (training mean, 3.294) by 0.294 (8.9%)" in page
