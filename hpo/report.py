@@ -498,7 +498,7 @@ def _baselines(best: Any, done: list[Any], direction: str, metric: str,
     gain = best_base.value - best.value if direction == "minimize" else best.value - best_base.value
     rel = gain / abs(best_base.value) * 100 if best_base.value else float("nan")
     rows = [[t.user_attrs[BASELINE_ATTR], t.number, f"{t.value:.6g}", params_json(t.params)] for t in base]
-    verdict = (f"The best value (#{best.number}, {metric}={best.value:.6g}) beats the best baseline "
+    verdict = (f"The best trial (#{best.number}, {metric}={best.value:.6g}) beats the best baseline "
                f"(#{best_base.number}, {best_base.value:.6g}) by {gain:.4g} ({rel:.1f}%)."
                if gain > 0 else f"The best trial is baseline #{best_base.number}: the search has not beaten it yet.")
     return ('<section id="baselines"><h2>Baselines</h2>'

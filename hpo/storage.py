@@ -330,14 +330,15 @@ def open_artifact_store(url: str) -> Any:
             # truncated checkpoint for the retry to resume from, and a missing folder fails it.
             path = self._get_filepath(artifact_id)
             start = content_body.tell() if content_body.seekable() else None
+            chunks = partial(iter, partial(content_body.read, 1 << 20), b"")
             try:
-                write_atomic(path, iter(partial(content_body.read, 1 << 20), b""))
+                write_atomic(path, chunks())
             except FileNotFoundError:
                 if start is None:
                     raise
                 # The folder went while this file was being written: once more, into a new one.
                 content_body.seek(start)
-                write_atomic(path, iter(partial(content_body.read, 1 << 20), b""))
+                write_atomic(path, chunks())
 
     path = artifacts_dir(url)
     try:
