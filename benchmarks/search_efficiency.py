@@ -70,6 +70,12 @@ EXTRA: dict[str, dict[str, Any]] = {
     "mv-default": {"sampler": {"multivariate": True}},
     "mv-sh-min1-rf3": {"sampler": {"multivariate": True},
                        "pruner": {"type": "successive_halving", "min_resource": 1, "reduction_factor": 3}},
+    # What each half of the default contributes: its pruner alone, its early stopping alone.
+    "default-no-es": {"early_stopping": None},
+    "tpe-es": {"pruner": {"type": "none"}},
+    "default-es2": {"early_stopping": {"patience": 2}},
+    "default-es3": {"early_stopping": {"patience": 3}},
+    "default-es5": {"early_stopping": {"patience": 5}},
 }
 ACCURACY_METRICS = ("val_accuracy", "val_acc", "val_binary_accuracy", "val_categorical_accuracy")
 FINISHED = ("COMPLETE", "PRUNED")
@@ -99,8 +105,12 @@ def study_raw(task: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def condition_raw(raw: dict[str, Any], condition: str, seed: int) -> dict[str, Any]:
-    """The study file of one condition: the task's file with sampler and pruner replaced."""
+    """The study file of one condition: the task's file with sampler, pruner and early stopping
+    replaced. Random, tpe and coordinate train every trial to max_epochs (no pruning of any kind,
+    as a notebook's fit does); default and hyperband keep the study's early stopping."""
     out = yaml.safe_load(yaml.safe_dump(raw))
+    if condition in ("random", "tpe", "coordinate"):
+        out.pop("early_stopping", None)
     study_sampler = {k: v for k, v in raw["sampler"].items() if k != "seed"}
     tpe = {**study_sampler, "type": "tpe", "seed": seed}
     max_epochs = int(raw["budget"]["max_epochs"])
@@ -124,6 +134,10 @@ def condition_raw(raw: dict[str, Any], condition: str, seed: int) -> dict[str, A
         out["sampler"] = {**tpe, **extra.get("sampler", {})}
         if "pruner" in extra:
             out["pruner"] = dict(extra["pruner"])
+        if "early_stopping" in extra:
+            out.pop("early_stopping", None)
+            if extra["early_stopping"] is not None:
+                out["early_stopping"] = dict(extra["early_stopping"])
     # A pruner rung must fall inside the (possibly reduced) epoch budget.
     pruner = out.get("pruner", {})
     if pruner.get("type") in ("hyperband", "successive_halving") and pruner.get("min_resource", 1) >= max_epochs:

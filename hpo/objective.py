@@ -116,6 +116,30 @@ class ResumingPruningCallback(KerasPruningCallback):
             super().on_epoch_end(epoch, logs)
 
 
+class ResumingEarlyStopping(keras.callbacks.EarlyStopping):
+    """Keras's early stopping on the study's objective, except that a resumed trial first replays
+    the epochs its dead run recorded (``prior``), so its patience carries on where that run was
+    instead of starting over. The trial's value is its best epoch's either way; stopping early only
+    saves the epochs after it that would not have improved on it."""
+
+    def __init__(self, monitor: str, direction: str, patience: int, min_delta: float = 0.0,
+                 prior: tuple[float, ...] = ()) -> None:
+        super().__init__(monitor=monitor, mode="min" if direction == "minimize" else "max",
+                         patience=patience, min_delta=min_delta)
+        self.prior = prior
+        self.wait: int = 0
+        self.best: float | None = None
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        super().on_train_begin(logs)
+        if self.prior and self.monitor_op is None:
+            self._set_monitor_op()  # Keras sets it at the first epoch's end; the replay needs it now
+        for epoch, value in enumerate(self.prior):  # as on_epoch_end would have, without stopping
+            self.wait += 1
+            if value == value and self._is_improvement(value, self.best):  # value == value: not NaN
+                self.best, self.best_epoch, self.wait = value, epoch, 0
+
+
 class StopOnSignal(keras.callbacks.Callback):
     """Ends the fit at the next batch once Ctrl-C or SIGTERM arrived (hpo.signals): raising here,
     not from the signal handler, and before the epoch's end, so no partial epoch is reported
@@ -239,6 +263,9 @@ class Objective:
                 callbacks.append(ResumingPruningCallback(trial, spec.metric, reported))
             if checkpointer is not None:
                 callbacks.append(checkpointer)  # after the report: the curve never has a gap
+            if spec.early_stopping:  # last: the epoch it stops at is reported and recorded first
+                callbacks.append(ResumingEarlyStopping(spec.metric, spec.direction, prior=tuple(recorder.values),
+                                                       **spec.early_stopping))
             if self.on_epoch is not None:
                 show = self.on_epoch
                 show(trial.number, -1 + initial_epoch, spec.max_epochs, spec.metric, None)

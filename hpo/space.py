@@ -45,8 +45,8 @@ _SAMPLER_OPTION_TYPES: dict[str, tuple[str, float]] = {
     "swapping_prob": ("prob", 0),
 }
 
-_TOP_KEYS = ("name", "description", "task", "model", "data", "objective", "budget", "sampler", "pruner",
-             "params", "baselines")
+_TOP_KEYS = ("name", "description", "task", "model", "data", "objective", "budget", "early_stopping", "sampler",
+             "pruner", "params", "baselines")
 _DATA_KEYS = ("format", "path", "validation_fraction", "test_fraction", "augment", "limit", "seed")
 _PARAM_KEYS = {
     "int": ("type", "low", "high", "step", "log", "when"),
@@ -144,6 +144,9 @@ class StudySpec:
     # Every objective as (metric, direction); the first is (metric, direction) above, the one
     # trained on. More than one: a multi-objective study (a Pareto front, no single best).
     objectives: tuple[tuple[str, str], ...] = ()
+    # {"patience": N, "min_delta": X}: a trial stops once the objective has not improved for N
+    # epochs (keras.callbacks.EarlyStopping); {}: every trial that is not pruned trains max_epochs.
+    early_stopping: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.objectives:
@@ -198,6 +201,8 @@ class StudySpec:
             "params": params,
             "baselines": [dict(b) for b in self.baselines],
         }
+        if self.early_stopping:  # absent when unset: studies pinned before the key keep their hash
+            out["early_stopping"] = _plain(self.early_stopping)
         if self.model:  # as the study file writes it: a family name, or the user's code and its hash
             out["model"] = self.model["family"] if "family" in self.model else _plain(self.model)
         return out
@@ -428,6 +433,7 @@ class _Validator:
         objectives = self.objectives(top.get("objective"), task)
         metric, direction = objectives[0] if objectives else ("", "")
         trials, max_epochs = self.budget(top.get("budget"))
+        early_stopping = self.early_stopping(top.get("early_stopping"), max_epochs)
         params = self.params(raw_params, model) + augment
         sampler = self.sampler(top.get("sampler"), params)
         raw_pruner = top.get("pruner")
@@ -454,7 +460,7 @@ class _Validator:
             name=name, task=task, data=data, metric=metric, direction=direction, trials=trials,
             max_epochs=max_epochs, sampler=sampler, pruner=pruner, params=params,
             baselines=baselines, description=str(description), model=model, source=self.source,
-            base_dir=self.base_dir, objectives=tuple(objectives),
+            base_dir=self.base_dir, objectives=tuple(objectives), early_stopping=early_stopping,
         )
 
     def code(self, ref: Any, key: str, pinned_sha: Any) -> str | None:
@@ -620,6 +626,27 @@ class _Validator:
                 self.bad(f"budget.{key}", f"must be >= 1, got {n}")
             values.append(int(n or 1))
         return values[0], values[1]
+
+    def early_stopping(self, raw: Any, max_epochs: int) -> dict[str, Any]:
+        if raw is None:
+            return {}
+        e = self.mapping(raw, "early_stopping", ("patience", "min_delta"))
+        if "patience" not in e:
+            if isinstance(raw, Mapping):
+                self.bad("early_stopping.patience", "missing; epochs without improvement before a trial stops, "
+                                                    "e.g. early_stopping: {patience: 4}")
+            return {}
+        patience = self.number(e["patience"], "early_stopping.patience", integer=True)
+        if patience is not None and not 1 <= patience < max_epochs:
+            self.bad("early_stopping.patience", f"must be >= 1 and < budget.max_epochs ({max_epochs}), got {patience}"
+                                                "; remove early_stopping to train every trial to max_epochs")
+        out: dict[str, Any] = {"patience": int(patience or 1)}
+        if "min_delta" in e:
+            delta = self.number(e["min_delta"], "early_stopping.min_delta")
+            if delta is not None and delta < 0:
+                self.bad("early_stopping.min_delta", f"must be >= 0, got {delta}")
+            out["min_delta"] = float(delta or 0.0)
+        return out
 
     def sampler(self, raw: Any, params: tuple[ParamSpec, ...]) -> dict[str, Any]:
         s = dict(raw) if isinstance(raw, Mapping) else {"type": "tpe"} if raw is None else raw

@@ -22,9 +22,10 @@ from hpo.storage import caused_by_storage, describe_failure
 if TYPE_CHECKING:
     import optuna
 
-# Top-level spec keys an existing study may change: more trials or epochs, other sampler or
-# pruner settings. Anything else would make earlier trials incomparable.
-GROWABLE = ("budget", "sampler", "pruner")
+# Top-level spec keys an existing study may change: more trials or epochs, other sampler,
+# pruner or early-stopping settings (they decide how much a trial costs, not what its value
+# means). Anything else would make earlier trials incomparable.
+GROWABLE = ("budget", "sampler", "pruner", "early_stopping")
 # A creation silent this long (baselines refresh the marker every 50) was killed, not slow.
 HALF_MADE_AFTER_S = float(os.environ.get("HPO_HALF_MADE_AFTER", "30"))
 
@@ -199,7 +200,7 @@ def _remove_if_half_made(storage: optuna.storages.BaseStorage, name: str) -> boo
 
 def check_same_spec(pinned: StudySpec, spec: StudySpec) -> list[str]:
     """The key paths where ``spec`` differs from the pinned one, if the difference is one a
-    running study may take (budget, sampler, pruner settings); else ``SpecDriftError``."""
+    running study may take (budget, sampler, pruner, early stopping); else ``SpecDriftError``."""
     if pinned.sha256 == spec.sha256:
         return []
     diffs = spec_diff(pinned.to_dict(), spec.to_dict())
@@ -214,7 +215,7 @@ def check_same_spec(pinned: StudySpec, spec: StudySpec) -> list[str]:
 
 
 def reconcile(storage: optuna.storages.BaseStorage, pinned: StudySpec, spec: StudySpec) -> list[str]:
-    """Take a grown budget or new sampler/pruner settings into the study, recording the change and
+    """Take a grown budget or new sampler/pruner/early-stopping settings into the study, recording the change and
     its time in ``hpo:changes``; refuse any other difference. Returns the changes made."""
     from datetime import UTC, datetime
 

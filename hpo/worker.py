@@ -254,8 +254,7 @@ def _run_worker(
     def guarded(trial: optuna.Trial) -> ObjectiveValue:
         current["trial"] = trial
         budget.claim(trial)
-        if objective_factory is None:  # hpo's own training; a given objective keeps its process as it is
-            start_clean()
+        start_clean(training=objective_factory is None)  # a given objective has no Keras session to clear
         return objective(trial)
 
     def after_trial(study: optuna.Study, frozen: optuna.trial.FrozenTrial) -> None:
@@ -362,12 +361,16 @@ def _run_worker(
         _requeue(study, trial)
         what = "its running trial was re-enqueued" if trial is not None else "no trial was running"
         raise Interrupted(f"worker stopped ({signals.received_name() or 'Ctrl-C'}); {what}") from e
+    finally:
+        import gc
+
+        gc.unfreeze()  # an in-process caller (a notebook, a test) gets its whole heap collected again
     report.states = dict(budget.counts())
     report.budget_reached = report.budget_reached or budget.exhausted()
     return report
 
 
-def start_clean() -> None:
+def start_clean(*, training: bool = True) -> None:
     """Before each trial: free the last trial's model (Keras's clear_session and one full
     collection), then freeze what survives out of the garbage collector, as the import's
     objects are (``hpo.quiet``). What survives is the worker's own state and what TensorFlow
@@ -375,12 +378,17 @@ def start_clean() -> None:
     back); left tracked, every trial's collection walks all of them again, so it grew with
     every trial (``benchmarks/gc_growth.py``). Here, not inside the trial: a frozen object is
     never collected, and a trial's own objects freeze into exception cycles (a pruned or
-    failed trial's traceback) that would keep its model for good (tests/test_worker.py)."""
+    failed trial's traceback) that would keep its model for good (tests/test_worker.py).
+    Optuna's cache of finished trials is frozen too, so a long study's collections stay flat
+    (``benchmarks/storage_cost.py``). ``training=False``: a given objective, no Keras to clear."""
     import gc
 
-    from hpo.models.factory import reset_keras
+    if training:
+        from hpo.models.factory import reset_keras
 
-    reset_keras()
+        reset_keras()  # its clear_session runs the full collection
+    else:
+        gc.collect()
     gc.freeze()
 
 

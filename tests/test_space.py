@@ -144,6 +144,18 @@ def test_spec_round_trips_through_its_pinned_dict_with_the_same_hash() -> None:
     assert spec_from_dict(changed).sha256 != spec.sha256
 
 
+def test_early_stopping_is_pinned_only_when_set() -> None:
+    plain = spec_from_dict(_base())
+    assert plain.early_stopping == {} and "early_stopping" not in plain.to_dict()  # old studies keep their hash
+    raw = _base()
+    raw["early_stopping"] = {"patience": 2}
+    spec = spec_from_dict(raw)
+    assert spec.early_stopping == {"patience": 2}
+    assert spec_from_dict(spec.to_dict()) == spec and spec.sha256 != plain.sha256
+    raw["early_stopping"] = {"patience": 2, "min_delta": 0.01}
+    assert spec_from_dict(raw).sha256 != spec.sha256
+
+
 def test_grid_space_enumerates_steps() -> None:
     raw = _base()
     raw["sampler"] = {"type": "grid"}

@@ -58,6 +58,11 @@ def test_create_pins_spec_and_enqueues_baselines(storage_url: str) -> None:
     assert pinned_spec(storage, "s").trials == 60
     changes = optuna.load_study(study_name="s", storage=storage).user_attrs
     assert changes["hpo:changes"][0]["changes"] == ["budget.trials (6 -> 60)"]
+    grown["early_stopping"] = {"patience": 2}  # costs less per trial; the values mean the same
+    create_study(storage, spec_from_dict(grown))
+    assert pinned_spec(storage, "s").early_stopping == {"patience": 2}
+    changes = optuna.load_study(study_name="s", storage=storage).user_attrs
+    assert changes["hpo:changes"][1]["changes"] == ["early_stopping (added)"]
 
 
 def test_open_unknown_study(storage_url: str) -> None:

@@ -115,7 +115,8 @@ YAML_CASES: dict[str, tuple[str | bytes, tuple[str, ...]]] = {
     "nesting 20000 deep": (BASE + "deep: " + "[" * 20000 + "]" * 20000 + "\n", ("nested more than 64 levels",)),
     "file over 1 MiB": (BASE + "description: " + "x" * (1 << 20) + "\n", ("larger than 1024 KiB",)),
     "value of 300 kB": (_edit("task: classification", "task: " + "x" * 300_000), ("task: unknown value", "cut")),
-    "key of 200 kB": (BASE + '? "' + "k" * 200_000 + '"\n: 1\n', ("characters cut", "one of: baselines, budget")),
+    "key of 200 kB": (BASE + '? "' + "k" * 200_000 + '"\n: 1\n',
+                      ("characters cut", "budget, data, description, early_stopping")),
     "control characters in a value": (_edit("task: classification", 'task: "a\\rb\\e[2Jc\\0"'),
                                       ("task: unknown value", "\\x1b")),
     "latin-1 text": (BASE.encode() + "description: café\n".encode("latin-1"), ("not UTF-8 text (byte 0xe9",)),
@@ -168,6 +169,16 @@ YAML_CASES: dict[str, tuple[str | bytes, tuple[str, ...]]] = {
     "hyperband min_resource at max_resource": (
         _edit(PRUNER, "pruner: {type: hyperband, min_resource: 1, max_resource: 1}"),
         ("pruner.min_resource: 1 >= max_resource (1)",)),
+    # Early stopping that could never stop a trial, or is not a number of epochs.
+    "early stopping patience as long as the budget": (
+        BASE + "early_stopping: {patience: 2}\n",
+        ("early_stopping.patience: must be >= 1 and < budget.max_epochs (2)",)),
+    "early stopping without a patience": (BASE + "early_stopping: {min_delta: 0.01}\n",
+                                          ("early_stopping.patience: missing",)),
+    "early stopping patience as text": (BASE + "early_stopping: {patience: three}\n",
+                                        ("early_stopping.patience: must be an integer",)),
+    "early stopping negative min_delta": (BASE + "early_stopping: {patience: 1, min_delta: -0.1}\n",
+                                          ("early_stopping.min_delta: must be >= 0",)),
     # A task or metric hpo does not know, or one the task's model never logs: never trains on NaN.
     "unknown task": (_edit("task: classification", "task: segmentation"), ("task: unknown value 'segmentation'",)),
     "metric of another task": (_edit("metric: val_accuracy, direction: maximize", "metric: val_rmse, direction: "
