@@ -211,23 +211,70 @@ def in_fresh_process(url: str, space: Path, max_seconds: float) -> dict[str, Any
             proc.join()
 
 
-def run_backend(backend: str, server: str, tmp: Path, space: Path, max_seconds: float) -> dict[str, Any]:
+def run_backend(backend: str, server: str, tmp: Path, space: Path, max_seconds: float,
+                pair: int = 0) -> dict[str, Any]:
     """One backend's run, and how many cores the whole machine kept busy meanwhile."""
     busy0, total0 = cpu_ticks()
-    run = _run_backend(backend, server, tmp, space, max_seconds)
+    run = _run_backend(backend, server, tmp, space, max_seconds, pair)
     busy1, total1 = cpu_ticks()
     run["busy_cores"] = (busy1 - busy0) / (total1 - total0) * (os.cpu_count() or 1) if total1 > total0 else None
     return run
 
 
-def _run_backend(backend: str, server: str, tmp: Path, space: Path, max_seconds: float) -> dict[str, Any]:
+def _run_backend(backend: str, server: str, tmp: Path, space: Path, max_seconds: float,
+                 pair: int = 0) -> dict[str, Any]:
+    with backend_url(backend, server, tmp, "big") as url:
+        run = in_fresh_process(url, space, max_seconds)
+        if pair and run["ran"] == len(run["calls"]) >= PAIR_SMALL:
+            with backend_url(backend, server, tmp, "small") as small_url:
+                run["pair"] = paired(url, len(run["calls"]), small_url, tmp, pair, max_seconds)
+    return run
+
+
+@contextmanager
+def backend_url(backend: str, server: str, tmp: Path, name: str) -> Iterator[str]:
     if backend == "sqlite":
-        return in_fresh_process(f"sqlite:///{tmp}/{STUDY}.db", space, max_seconds)
+        yield f"sqlite:///{tmp}/{name}.db"
+        return
     with throwaway_database(server) as url:
         if backend == "postgres":
-            return in_fresh_process(url, space, max_seconds)
-        with proxy(url, tmp / "proxy.log") as grpc_url:
-            return in_fresh_process(grpc_url, space, max_seconds)
+            yield url
+            return
+        with proxy(url, tmp / f"proxy-{name}.log") as grpc_url:
+            yield grpc_url
+
+
+PAIR_SMALL = 100  # trials in the small study of the paired run
+PAIR_WARMUP = 10  # first trials of each paired worker left out (imports warm, caches filled)
+
+
+def paired(big_url: str, big_trials: int, small_url: str, tmp: Path, more: int, max_seconds: float) -> dict[str, Any]:
+    """The drift-free comparison: the study just grown to ``big_trials`` and a fresh one of
+    PAIR_SMALL trials each run ``more`` trials, two workers at the same time, so whatever the
+    machine does meanwhile (the shared VM's speed moves by a third within minutes) falls on both.
+    Returns each side's median ms and CPU ms per trial, and big / small."""
+    import concurrent.futures
+
+    here = Path(tempfile.mkdtemp(prefix="pair-", dir=tmp))  # one per backend
+    for folder in ("fill", "small", "big"):
+        (here / folder).mkdir()
+    in_fresh_process(small_url, write_space(here / "fill", PAIR_SMALL), max_seconds)
+    spaces = {side: (write_space(here / side, start + more), start)
+              for side, start in (("small", PAIR_SMALL), ("big", big_trials))}
+    urls = {"small": small_url, "big": big_url}
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        futures = {side: pool.submit(in_fresh_process, urls[side], spaces[side][0], max_seconds) for side in urls}
+        runs = {side: f.result() for side, f in futures.items()}
+    out: dict[str, Any] = {"more_trials_each": more, "warmup_left_out": PAIR_WARMUP}
+    for side, run in runs.items():
+        calls, cpu = run["calls"][PAIR_WARMUP:], run["cpu_at"][PAIR_WARMUP:]
+        per_trial = [b - a for a, b in zip(calls, calls[1:], strict=False)]
+        out[side] = {"study_trials_at_start": spaces[side][1], "trials_run": run["ran"],
+                     "median_ms_per_trial": 1000 * statistics.median(per_trial),
+                     "worker_cpu_ms_per_trial": 1000 * (cpu[-1] - cpu[0]) / (len(cpu) - 1)}
+    for key in ("median_ms_per_trial", "worker_cpu_ms_per_trial"):
+        out[f"{key}_big_over_small"] = out["big"][key] / out["small"][key]
+    return out
 
 
 def _exit_on_sigterm(signum: int, frame: Any) -> None:
@@ -285,7 +332,7 @@ def summarize(run: dict[str, Any], spans: list[tuple[int, int]]) -> dict[str, An
         "ratio_last_over_first": last / first if first and last else None,
         "mean_ms_per_trial": 1000 * statistics.fmean(per_trial) if per_trial else None,
         "wall_s": run["wall_s"], "worker_cpu_s": run["cpu_s"], "states": run["states"],
-        "machine_busy_cores": run["busy_cores"],
+        "machine_busy_cores": run["busy_cores"], "paired": run.get("pair"),
     }
 
 
@@ -308,6 +355,9 @@ def main() -> None:
                              "whose per-trial cost grows with the study reports the windows it reached")
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres",
                         help="server to create throwaway databases on (an admin connection URL)")
+    parser.add_argument("--pair", type=int, default=300, metavar="N",
+                        help="then N more trials on the grown study and on a fresh 100-trial one at the same time "
+                             "(the drift-free comparison; 0: skip)")
     args = parser.parse_args()
     cleanup_on_signals()
     backends = [b for b in args.backends.split(",") if b]
@@ -328,7 +378,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         space = write_space(Path(tmp), args.trials)
         for backend in backends:
-            run = run_backend(backend, args.postgres, Path(tmp), space, args.max_seconds)
+            run = run_backend(backend, args.postgres, Path(tmp), space, args.max_seconds, args.pair)
             if run["ran"] != len(run["calls"]):
                 raise RuntimeError(f"{backend}: the worker reported {run['ran']} trials, the objective saw "
                                    f"{len(run['calls'])}")
@@ -354,6 +404,18 @@ def main() -> None:
                 print(f"{backend:<13} " + " ".join(
                     format(f"{v['seq_scans']:.1f}/{v['seq_rows_read']:.0f}/{v['index_rows_fetched']:.0f}", ">14")
                     if v else format("-", ">14") for v in r["db_reads_per_trial"].values()))
+    if any(r["paired"] for r in results.values()):
+        print(f"paired: {args.pair} more trials on the grown study and on a {PAIR_SMALL}-trial one, two workers at "
+              "the same time (machine drift falls on both): ms/trial and worker CPU ms/trial, big / small")
+        for backend, r in results.items():
+            pr = r["paired"]
+            if pr:
+                small, big = pr["small"], pr["big"]
+                print(f"{backend:<13} at {small['study_trials_at_start']:>5}: {small['median_ms_per_trial']:7.2f} ms "
+                      f"{small['worker_cpu_ms_per_trial']:7.2f} cpu | at {big['study_trials_at_start']:>5}: "
+                      f"{big['median_ms_per_trial']:7.2f} ms {big['worker_cpu_ms_per_trial']:7.2f} cpu | big/small "
+                      f"{pr['median_ms_per_trial_big_over_small']:.2f} "
+                      f"(cpu {pr['worker_cpu_ms_per_trial_big_over_small']:.2f})")
     print(f"busy cores: the whole machine's, during each backend's run; one worker and its database need "
           f"about 1 of {os.cpu_count()}, more means other load, which inflates and blurs the timings")
     print(f"total {time.monotonic() - started:.0f} s")
@@ -368,6 +430,9 @@ def main() -> None:
         "sampler": "random (seed 0), no pruner, no baselines",
         "per_trial": "time between consecutive objective calls (time.perf_counter), median per window; "
                      "end window: the last window-width of trials reached; ratio: end window / first window",
+        "paired": (f"then {args.pair} more trials each on the grown study and on a fresh {PAIR_SMALL}-trial study, "
+                   f"two workers at once (first {PAIR_WARMUP} left out): big / small under the same machine "
+                   "conditions") if args.pair else None,
         "backends": {
             "sqlite": "file in a temp dir (WAL)", "postgres": "throwaway database on 127.0.0.1:5432",
             "proxy": "`hpo proxy` subprocess in front of a throwaway database on 127.0.0.1:5432",

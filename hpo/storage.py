@@ -241,6 +241,38 @@ def _storage_class() -> type:
     return RDBStorage
 
 
+def worker_cache(storage: optuna.storages.BaseStorage) -> optuna.storages.BaseStorage:
+    """Optuna's trial cache in front of an RDBStorage, as ``optuna.load_study`` would put there,
+    except for one query. Before every trial ``study.ask`` looks for queued (WAITING) trials,
+    and the cache answers by filtering every trial it holds in Python: O(trials) per trial,
+    the worker-side cost that grew with the study (``benchmarks/storage_cost.py``). A queued or
+    running trial is one the cache lists as unfinished (it re-reads those on every call), so
+    asking for unfinished states scans that set instead. Other storages are returned as they are."""
+    import copy
+
+    import optuna
+    from optuna.storages._cached_storage import _CachedStorage
+
+    if not isinstance(storage, optuna.storages.RDBStorage):
+        return storage
+
+    class QueueAwareCache(_CachedStorage):
+        def get_all_trials(self, study_id: int, deepcopy: bool = True, states: Any = None) -> list[Any]:
+            if states is None or any(state.is_finished() for state in states):
+                return super().get_all_trials(study_id, deepcopy=deepcopy, states=states)
+            self._read_trials_from_remote_storage(study_id)
+            with self._lock:
+                info = self._studies[study_id]
+                where = self._trial_id_to_study_id_and_number
+                if any(trial_id not in where for trial_id in info.unfinished_trial_ids):
+                    return super().get_all_trials(study_id, deepcopy=deepcopy, states=states)  # never, but safe
+                found = (info.trials[where[trial_id][1]] for trial_id in info.unfinished_trial_ids)
+                trials = sorted((t for t in found if t.state in states), key=lambda t: t.number)
+                return copy.deepcopy(trials) if deepcopy else trials
+
+    return QueueAwareCache(storage)
+
+
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 

@@ -238,7 +238,7 @@ def open_study(
 
     import optuna
 
-    from hpo.storage import count_states
+    from hpo.storage import count_states, worker_cache
 
     spec = pinned_spec(storage, name)
     # The seed depends on the worker id and on how many trials the study already holds: a worker
@@ -247,7 +247,7 @@ def open_study(
     life = sum(count_states(storage, storage.get_study_id_from_name(name)).values())
     offset = worker_id if life == 0 else zlib.crc32(f"{worker_id}/{life}".encode())
     study = optuna.load_study(
-        study_name=name, storage=storage,
+        study_name=name, storage=worker_cache(storage),
         sampler=make_sampler(spec, worker_id=offset), pruner=make_pruner(spec),
     )
     return study, spec

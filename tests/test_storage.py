@@ -89,3 +89,47 @@ def test_workers_add_the_trial_indexes_once(storage_url: str) -> None:
         engine.dispose()
     assert {name: indexes.get(name) for name in TRIAL_INDEXES} == {
         "ix_hpo_trials_study_state": ["study_id", "state"], "ix_hpo_trials_study_trial": ["study_id", "trial_id"]}
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")
+def test_the_workers_cache_finds_queued_trials_as_optunas_does(storage_url: str) -> None:
+    """Queued (WAITING) and RUNNING trials as the worker's cache lists them, without filtering every
+    cached trial, equal Optuna's own answer after every change, another process's included; and
+    ``study.ask`` claims the queued ones in their order."""
+    from hpo.storage import worker_cache
+
+    storage = open_storage(storage_url, heartbeat=True)
+    optuna.create_study(study_name="queue", storage=storage)
+    mine = optuna.load_study(study_name="queue", storage=worker_cache(storage))
+    other = optuna.load_study(study_name="queue", storage=open_storage(storage_url, heartbeat=True))  # another worker
+    assert type(mine._storage).__name__ == "QueueAwareCache"
+    unfinished = (optuna.trial.TrialState.WAITING, optuna.trial.TrialState.RUNNING)
+
+    def check() -> None:
+        for states in [(optuna.trial.TrialState.WAITING,), (optuna.trial.TrialState.RUNNING,), unfinished]:
+            expected = [(t.number, t.state) for t in other.get_trials(deepcopy=False, states=states)]
+            assert [(t.number, t.state) for t in mine.get_trials(deepcopy=False, states=states)] == expected
+            # Optuna's own cache in this process, trial by trial the same.
+            assert [t.number for t in mine._storage.get_all_trials(mine._study_id, states=states)] == [
+                n for n, _ in expected]
+
+    check()
+    for i in range(3):
+        _add(mine, "COMPLETE", float(i))
+    mine.enqueue_trial({"x": 0.1})
+    other.enqueue_trial({"x": 0.2})  # queued by another process after this cache was filled
+    check()
+    first = mine.ask()
+    assert first.number == 3 and first.suggest_float("x", 0.0, 1.0) == 0.1  # the first queued
+    check()
+    taken = other.ask()  # the other worker claims the second queued trial
+    assert taken.number == 4 and taken.suggest_float("x", 0.0, 1.0) == 0.2
+    check()
+    _add(other, "COMPLETE", 5.0)
+    mine.tell(first, 1.0)
+    other.tell(taken, 2.0)
+    check()
+    assert not mine.get_trials(deepcopy=False, states=unfinished)
+    fresh = mine.ask()  # nothing queued: a new trial
+    assert fresh.number == 6 and "fixed_params" not in mine._storage.get_trial(fresh._trial_id).system_attrs
+    check()
