@@ -70,9 +70,10 @@ EXTRA: dict[str, dict[str, Any]] = {
     "mv-default": {"sampler": {"multivariate": True}},
     "mv-sh-min1-rf3": {"sampler": {"multivariate": True},
                        "pruner": {"type": "successive_halving", "min_resource": 1, "reduction_factor": 3}},
-    # What each half of the default contributes: its pruner alone, its early stopping alone.
+    # Early stopping: dropped from (where the study file has it), or added to, the default, and
+    # alone without a pruner.
     "default-no-es": {"early_stopping": None},
-    "tpe-es": {"pruner": {"type": "none"}},
+    "tpe-es2": {"pruner": {"type": "none"}, "early_stopping": {"patience": 2}},
     "default-es2": {"early_stopping": {"patience": 2}},
     "default-es3": {"early_stopping": {"patience": 3}},
     "default-es5": {"early_stopping": {"patience": 5}},
