@@ -223,6 +223,22 @@ def test_targets_that_cannot_be_learnt_are_refused_before_the_study(tmp_path: Pa
 
 # -- a stalled worker, a dead proxy -------------------------------------------------------------
 
+def _wait_until_stopped(pid: int) -> None:
+    """Until every thread of ``pid`` is in the stopped state: only then can it take no lock."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        states = []
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            try:
+                states.append((task / "stat").read_text().rsplit(")", 1)[1].split()[0])
+            except (OSError, IndexError):
+                pass  # a thread that just exited
+        if states and all(state in ("T", "t") for state in states):
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"process {pid} did not stop within 30 s of SIGSTOP")
+
+
 def _stop_outside_a_transaction(worker: subprocess.Popen, db: Path) -> None:  # type: ignore[type-arg]
     """SIGSTOP the worker at a moment it holds no SQLite write lock (it writes an epoch report or a
     heartbeat several times a second; stopped mid-transaction it would lock everyone else out)."""
@@ -230,6 +246,7 @@ def _stop_outside_a_transaction(worker: subprocess.Popen, db: Path) -> None:  # 
 
     for _ in range(200):
         worker.send_signal(signal.SIGSTOP)
+        _wait_until_stopped(worker.pid)  # a signal is delivered a moment after kill() returns
         probe = sqlite3.connect(db, timeout=0.2)
         try:
             probe.execute("BEGIN IMMEDIATE")
