@@ -32,6 +32,7 @@ ratio >= 3 on every task. `ratio_vs_budget` (budget / e(default)) is recorded be
         [--trials N] [--max-epochs N] [--keypoint-rows 2000] [--keypoints-space full|small]
         [--conditions random,tpe,default,hyperband,coordinate] [--extra NAME,...]
         [--parallel-workers 4] [--parallel-task digits] [--parallel-seeds N] [--out NAME]
+        [--stop-at-target]
 
 Defaults are the issue's full settings; every reduction used for a recorded run is a flag and is
 written into the JSON under "settings" and "reductions".
@@ -213,8 +214,21 @@ def study_epochs(study: Any) -> int:
     return total
 
 
-def objective_factory(budget_epochs: int, coordinate: bool) -> Callable[..., Any]:
-    """hpo's own objective, stopped once the study (all workers) has trained ``budget_epochs``."""
+def reached(study: Any, stop_at: tuple[float, bool] | None) -> bool:
+    """Whether a COMPLETE trial of ``study`` has reached ``stop_at`` = (threshold, maximize)."""
+    if stop_at is None:
+        return False
+    threshold, maximize = stop_at
+    values = [t.value for t in study.get_trials(deepcopy=False, states=(_complete(),))
+              if t.value is not None and math.isfinite(t.value)]
+    return any(v >= threshold if maximize else v <= threshold for v in values)
+
+
+def objective_factory(budget_epochs: int, coordinate: bool,
+                      stop_at: tuple[float, bool] | None = None) -> Callable[..., Any]:
+    """hpo's own objective, stopped once the study (all workers) has trained ``budget_epochs``, or
+    (``stop_at``) once a complete trial has reached the reference's target: what comes after that
+    cannot change the epochs the condition needed to reach it."""
     from hpo.worker import _training_objective
 
     def make(spec: Any, data_path: str | None, context: Any) -> Any:
@@ -232,7 +246,7 @@ def objective_factory(budget_epochs: int, coordinate: bool) -> Callable[..., Any
                     return value
                 finally:
                     study = trial.study
-                    stop = study_epochs(study) >= budget_epochs
+                    stop = study_epochs(study) >= budget_epochs or reached(study, stop_at)
                     if search is not None:
                         search.observe(dict(trial.params), value)
                         waiting = study.get_trials(deepcopy=False, states=(_waiting(),))
@@ -256,28 +270,36 @@ def _waiting() -> Any:
     return TrialState.WAITING
 
 
+def _complete() -> Any:
+    from optuna.trial import TrialState
+
+    return TrialState.COMPLETE
+
+
 def run_one(db: Path, space: Path, budget_epochs: int, data: str | None, coordinate: bool,
-            worker_id: int = 0) -> None:
+            worker_id: int = 0, stop_at: tuple[float, bool] | None = None) -> None:
     from hpo.worker import run_worker
 
     name = yaml.safe_load(space.read_text())["name"]
     log = db.with_suffix(f".w{worker_id}.log").open("a")
     try:
         run_worker(f"sqlite:///{db}", name, space_path=str(space), data_path=data, worker_id=worker_id,
-                   objective_factory=objective_factory(budget_epochs, coordinate),
+                   objective_factory=objective_factory(budget_epochs, coordinate, stop_at),
                    log=lambda line: print(line, file=log, flush=True))
     finally:
         log.close()
 
 
-def run_parallel(db: Path, space: Path, budget_epochs: int, data: str | None, workers: int) -> None:
+def run_parallel(db: Path, space: Path, budget_epochs: int, data: str | None, workers: int,
+                 stop_at: tuple[float, bool] | None = None) -> None:
     """``workers`` real worker processes (this script's --worker mode: run_worker) on one SQLite file."""
     from hpo.space import load_spec
     from hpo.storage import open_storage
     from hpo.study import create_study
 
     create_study(open_storage(f"sqlite:///{db}"), load_spec(space))  # made once, before the race
-    cmd = [sys.executable, __file__, "--worker", str(db), str(space), str(budget_epochs), data or ""]
+    threshold = "" if stop_at is None else f"{stop_at[0]!r}:{'max' if stop_at[1] else 'min'}"
+    cmd = [sys.executable, __file__, "--worker", str(db), str(space), str(budget_epochs), data or "", threshold]
     procs = [subprocess.Popen([*cmd, str(i)]) for i in range(workers)]
     for p in procs:
         if p.wait() != 0:
@@ -423,7 +445,10 @@ def run_task(task: str, args: argparse.Namespace, tmp: Path, conditions: list[st
             write_keypoints_csv(data_file, args.keypoint_rows, seed=0)
         data = str(data_file)
     runs: dict[str, dict[str, Any]] = {c: {} for c in conditions}
+    # tpe first: its final best is every other condition's target.
+    conditions = sorted(conditions, key=lambda c: c != "tpe")
     for seed in seeds:
+        stop_at: tuple[float, bool] | None = None
         for cond in conditions:
             folder = tmp / f"{task}-{cond}-{seed}-w{workers}"
             folder.mkdir()
@@ -438,10 +463,16 @@ def run_task(task: str, args: argparse.Namespace, tmp: Path, conditions: list[st
                 for part in kept.parent.glob("study.db*"):  # with its -wal: the newest commits live there
                     shutil.copy(part, folder / part.name)
             elif workers > 1:
-                run_parallel(db, space, budget, data, workers)
+                run_parallel(db, space, budget, data, workers, stop_at)
             else:
-                run_one(db, space, budget, data, coordinate=cond == "coordinate")
+                run_one(db, space, budget, data, coordinate=cond == "coordinate", stop_at=stop_at)
             run = read_run(db, budget)
+            if cond == "tpe" and args.stop_at_target:
+                tol, _ = tolerance(raw["objective"]["metric"], run["final_best"], run)
+                sense = 1.0 if run["maximize"] else -1.0
+                # 1e-6 as in first_reach: a value exactly one tolerance away counts despite float32.
+                stop_at = (run["final_best"] - sense * (tol + 1e-6), run["maximize"])
+            run["stopped_at_target"] = stop_at is not None and cond != "tpe"
             run["wall_s_total"] = round(time.perf_counter() - started, 1)
             runs[cond][str(seed)] = run
             print(f"  {task:<9} seed {seed} {cond:<15} best {run['final_best']!s:<10.8} epochs {run['epochs']:>4} "
@@ -486,12 +517,17 @@ def main() -> None:
     parser.add_argument("--out", default="search_efficiency")
     parser.add_argument("--reuse", metavar="DIR", help="a copy of an interrupted run's temp folder: its finished "
                         "studies (TASK-CONDITION-SEED-wN/study.db) are read instead of run again")
-    parser.add_argument("--worker", nargs=5, metavar=("DB", "SPACE", "BUDGET", "DATA", "ID"), help=argparse.SUPPRESS)
+    parser.add_argument("--stop-at-target", action="store_true",
+                        help="stop every condition but tpe once it has reached tpe's target for the seed: "
+                        "the ratio is unchanged, its final best and the rest of its curve are not measured")
+    parser.add_argument("--worker", nargs=6, metavar=("DB", "SPACE", "BUDGET", "DATA", "STOP", "ID"),
+                        help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        db, space, budget, data, wid = args.worker
-        run_one(Path(db), Path(space), int(budget), data or None,
-                coordinate=False, worker_id=int(wid))
+        db, space, budget, data, stop, wid = args.worker
+        threshold, _, sense = stop.partition(":")
+        run_one(Path(db), Path(space), int(budget), data or None, coordinate=False, worker_id=int(wid),
+                stop_at=(float(threshold), sense == "max") if stop else None)
         return
 
     def per_task(text: str) -> dict[str, int]:
@@ -530,7 +566,8 @@ def main() -> None:
                 "keypoints_space": args.keypoints_space, "conditions": args.conditions.split(","),
                 "extra": [e for e in args.extra.split(",") if e], "extra_tasks": args.extra_tasks.split(","),
                 "parallel_workers": args.parallel_workers, "parallel_task": args.parallel_task,
-                "parallel_seeds": args.parallel_seeds, "parallel_conditions": args.parallel_conditions.split(",")}
+                "parallel_seeds": args.parallel_seeds, "parallel_conditions": args.parallel_conditions.split(","),
+                "stop_at_target": args.stop_at_target}
         reductions = {k: {"issue": full[k], "used": used[k]} for k in full if full[k] != used[k]}
         results.update({
             "definitions": {
@@ -542,6 +579,8 @@ def main() -> None:
                          "not reached: tpe's epochs / budget, an upper bound",
                 "ratio_vs_budget": "budget / epochs the condition needed to reach the target",
                 "tolerance": "accuracy: one validation sample; other metrics: 0.5% of |trivial baseline - target|",
+                "stop_at_target": "with --stop-at-target, conditions other than tpe stop once a complete trial "
+                                  "reaches tpe's target: their ratio is exact, their final best and curve end there",
             },
             "settings": used, "reductions": reductions, "reduction_reason": args.reason,
             "verdict": verdict, "wall_seconds": round(time.perf_counter() - started, 1),

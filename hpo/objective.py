@@ -140,6 +140,41 @@ class ResumingEarlyStopping(keras.callbacks.EarlyStopping):
                 self.best, self.best_epoch, self.wait = value, epoch, 0
 
 
+class StopAtTarget(keras.callbacks.Callback):
+    """Ends the fit after the first epoch whose objective reaches ``target`` (``early_stopping.target``,
+    as Ray Tune's ``stop={metric: value}``). At a metric's bound (accuracy 1.0) no later epoch can
+    beat it, so the epochs it saves cost the trial nothing: its value, best epoch and the model
+    ``hpo train`` rebuilds are those of that epoch either way. A resumed trial whose dead run had
+    reached it (``prior``) stops after its first epoch."""
+
+    def __init__(self, monitor: str, direction: str, target: float, prior: tuple[float, ...] = ()) -> None:
+        super().__init__()
+        self.monitor, self.target = monitor, target
+        self.sign = -1.0 if direction == "minimize" else 1.0
+        self.reached = any(self.hits(v) for v in prior)
+
+    def hits(self, value: float) -> bool:
+        return self.sign * value >= self.sign * self.target  # False for NaN
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        value = (logs or {}).get(self.monitor)
+        self.reached = self.reached or (value is not None and self.hits(float(value)))
+        if self.reached:
+            self.model.stop_training = True
+
+
+def early_stopping_callbacks(spec: StudySpec, prior: tuple[float, ...]) -> list[keras.callbacks.Callback]:
+    """What ``early_stopping`` asks for: patience (Keras's EarlyStopping), a target, or both."""
+    settings = dict(spec.early_stopping)
+    target = settings.pop("target", None)
+    callbacks: list[keras.callbacks.Callback] = []
+    if "patience" in settings:
+        callbacks.append(ResumingEarlyStopping(spec.metric, spec.direction, prior=prior, **settings))
+    if target is not None:
+        callbacks.append(StopAtTarget(spec.metric, spec.direction, target, prior=prior))
+    return callbacks
+
+
 class StopOnSignal(keras.callbacks.Callback):
     """Ends the fit at the next batch once Ctrl-C or SIGTERM arrived (hpo.signals): raising here,
     not from the signal handler, and before the epoch's end, so no partial epoch is reported
@@ -263,9 +298,8 @@ class Objective:
                 callbacks.append(ResumingPruningCallback(trial, spec.metric, reported))
             if checkpointer is not None:
                 callbacks.append(checkpointer)  # after the report: the curve never has a gap
-            if spec.early_stopping:  # last: the epoch it stops at is reported and recorded first
-                callbacks.append(ResumingEarlyStopping(spec.metric, spec.direction, prior=tuple(recorder.values),
-                                                       **spec.early_stopping))
+            # Last: the epoch they stop at is reported and recorded first.
+            callbacks += early_stopping_callbacks(spec, tuple(recorder.values))
             if self.on_epoch is not None:
                 show = self.on_epoch
                 show(trial.number, -1 + initial_epoch, spec.max_epochs, spec.metric, None)

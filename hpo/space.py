@@ -630,22 +630,29 @@ class _Validator:
     def early_stopping(self, raw: Any, max_epochs: int) -> dict[str, Any]:
         if raw is None:
             return {}
-        e = self.mapping(raw, "early_stopping", ("patience", "min_delta"))
-        if "patience" not in e:
+        e = self.mapping(raw, "early_stopping", ("patience", "min_delta", "target"))
+        if "patience" not in e and "target" not in e:
             if isinstance(raw, Mapping):
                 self.bad("early_stopping.patience", "missing; epochs without improvement before a trial stops, "
-                                                    "e.g. early_stopping: {patience: 4}")
+                                                    "e.g. early_stopping: {patience: 4} (or a target: {target: 1.0})")
             return {}
-        patience = self.number(e["patience"], "early_stopping.patience", integer=True)
-        if patience is not None and not 1 <= patience < max_epochs:
-            self.bad("early_stopping.patience", f"must be >= 1 and < budget.max_epochs ({max_epochs}), got {patience}"
-                                                "; remove early_stopping to train every trial to max_epochs")
-        out: dict[str, Any] = {"patience": int(patience or 1)}
+        out: dict[str, Any] = {}
+        if "patience" in e:
+            patience = self.number(e["patience"], "early_stopping.patience", integer=True)
+            if patience is not None and not 1 <= patience < max_epochs:
+                self.bad("early_stopping.patience", f"must be >= 1 and < budget.max_epochs ({max_epochs}), got "
+                                                    f"{patience}; remove early_stopping to train every trial to "
+                                                    "max_epochs")
+            out["patience"] = int(patience or 1)
         if "min_delta" in e:
+            if "patience" not in e:
+                self.bad("early_stopping.min_delta", "applies to patience; add early_stopping.patience or remove it")
             delta = self.number(e["min_delta"], "early_stopping.min_delta")
             if delta is not None and delta < 0:
                 self.bad("early_stopping.min_delta", f"must be >= 0, got {delta}")
             out["min_delta"] = float(delta or 0.0)
+        if "target" in e:
+            out["target"] = float(self.number(e["target"], "early_stopping.target") or 0.0)
         return out
 
     def sampler(self, raw: Any, params: tuple[ParamSpec, ...]) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""early_stopping: a trial stops once its objective stops improving; a resumed one keeps its patience."""
+"""early_stopping: a trial stops once its objective stops improving (a resumed one keeps its
+patience), or once it reaches a target."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ import keras
 import optuna
 import pytest
 
-from hpo.objective import ResumingEarlyStopping
+from hpo.objective import ResumingEarlyStopping, StopAtTarget
 from tests.conftest import run_hpo, tiny_space
 
 
-def _stopped_after(callback: ResumingEarlyStopping, first_epoch: int, values: list[float]) -> int | None:
+def _stopped_after(callback: keras.callbacks.Callback, first_epoch: int, values: list[float],
+                   metric: str = "val_accuracy") -> int | None:
     """Feed ``values`` as the epochs from ``first_epoch`` on; the epoch the fit would stop after."""
     inputs = keras.Input((2,))
     model = keras.Model(inputs, keras.layers.Dense(1)(inputs))
@@ -20,7 +22,7 @@ def _stopped_after(callback: ResumingEarlyStopping, first_epoch: int, values: li
     callback.set_model(model)
     callback.on_train_begin()
     for epoch, value in enumerate(values, start=first_epoch):
-        callback.on_epoch_end(epoch, {"val_accuracy": value})
+        callback.on_epoch_end(epoch, {metric: value})
         if callback.model.stop_training:
             return epoch
     return None
@@ -48,11 +50,23 @@ def test_a_nan_epoch_in_the_replayed_curve_uses_patience_but_is_never_the_best()
     assert resumed.best == 1.0 and resumed.wait == 1
 
 
-@pytest.mark.parametrize("early_stopping", [None, "{patience: 1, min_delta: 0.05}"])
+def test_a_target_stops_the_fit_after_the_first_epoch_that_reaches_it() -> None:
+    assert _stopped_after(StopAtTarget("val_accuracy", "maximize", 1.0), 0, [0.5, 0.99, 1.0, 1.0]) == 2
+    assert _stopped_after(StopAtTarget("val_accuracy", "maximize", 1.0), 0, [0.5, float("nan"), 0.99]) is None
+    assert _stopped_after(StopAtTarget("val_rmse", "minimize", 2.0), 0, [3.0, 2.5, 1.9, 1.0], "val_rmse") == 2
+
+
+def test_a_resumed_trial_whose_dead_run_reached_the_target_stops_after_one_epoch() -> None:
+    resumed = StopAtTarget("val_accuracy", "maximize", 1.0, prior=(0.8, 1.0, 0.9))
+    assert _stopped_after(resumed, 3, [0.95, 0.97]) == 3
+    assert _stopped_after(StopAtTarget("val_accuracy", "maximize", 1.0, prior=(0.8, 0.9)), 2, [0.95, 0.97]) is None
+
+
+@pytest.mark.parametrize("early_stopping", [None, "{patience: 1, min_delta: 0.05}", "{target: 0.0}"])
 def test_a_worker_stops_a_trial_that_no_longer_improves(tmp_path: Path, early_stopping: str | None) -> None:
     """A learning rate of 1e-9 leaves the validation accuracy where the first epoch put it: with
-    patience 1 and a 0.05 minimum gain the trial stops after its second epoch; without early
-    stopping it trains all 6."""
+    patience 1 and a 0.05 minimum gain the trial stops after its second epoch; with a target of
+    0 accuracy (every epoch reaches it) after its first; without early stopping it trains all 6."""
     space = tiny_space(tmp_path, trials=1, epochs=6, pruner="none")
     text = space.read_text().replace("learning_rate: {type: float, low: 1.0e-3, high: 1.0e-2, log: true}",
                                      "learning_rate: 1.0e-9").replace(", learning_rate: 0.005}", "}")
@@ -64,6 +78,6 @@ def test_a_worker_stops_a_trial_that_no_longer_improves(tmp_path: Path, early_st
     assert proc.returncode == 0, proc.stderr
     (trial,) = optuna.load_study(study_name="tiny", storage=url).trials
     assert trial.state.name == "COMPLETE"
-    epochs = 2 if early_stopping else 6
+    epochs = {None: 6, "{target: 0.0}": 1}.get(early_stopping, 2)
     assert trial.user_attrs["epochs"] == epochs and sorted(trial.intermediate_values) == list(range(epochs))
     assert trial.value == max(trial.intermediate_values.values())  # the best epoch's, as ever

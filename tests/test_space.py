@@ -154,6 +154,8 @@ def test_early_stopping_is_pinned_only_when_set() -> None:
     assert spec_from_dict(spec.to_dict()) == spec and spec.sha256 != plain.sha256
     raw["early_stopping"] = {"patience": 2, "min_delta": 0.01}
     assert spec_from_dict(raw).sha256 != spec.sha256
+    raw["early_stopping"] = {"target": 1}  # a target alone, no patience
+    assert spec_from_dict(raw).early_stopping == {"target": 1.0}
 
 
 def test_grid_space_enumerates_steps() -> None:

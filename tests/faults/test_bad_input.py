@@ -179,6 +179,10 @@ YAML_CASES: dict[str, tuple[str | bytes, tuple[str, ...]]] = {
                                         ("early_stopping.patience: must be an integer",)),
     "early stopping negative min_delta": (BASE + "early_stopping: {patience: 1, min_delta: -0.1}\n",
                                           ("early_stopping.min_delta: must be >= 0",)),
+    "early stopping min_delta without a patience": (BASE + "early_stopping: {target: 1.0, min_delta: 0.1}\n",
+                                                    ("early_stopping.min_delta: applies to patience",)),
+    "early stopping target as text": (BASE + "early_stopping: {target: perfect}\n",
+                                      ("early_stopping.target: must be a number",)),
     # A task or metric hpo does not know, or one the task's model never logs: never trains on NaN.
     "unknown task": (_edit("task: classification", "task: segmentation"), ("task: unknown value 'segmentation'",)),
     "metric of another task": (_edit("metric: val_accuracy, direction: maximize", "metric: val_rmse, direction: "
