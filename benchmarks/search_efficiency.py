@@ -214,14 +214,15 @@ def study_epochs(study: Any) -> int:
     return total
 
 
-def reached(study: Any, stop_at: tuple[float, bool] | None) -> bool:
-    """Whether a COMPLETE trial of ``study`` has reached ``stop_at`` = (threshold, maximize)."""
+def reached(study: Any, stop_at: tuple[float, bool] | None, value: float | None) -> bool:
+    """Whether a COMPLETE trial of ``study``, or the one that just returned ``value``, has reached
+    ``stop_at`` = (threshold, maximize)."""
     if stop_at is None:
         return False
     threshold, maximize = stop_at
-    values = [t.value for t in study.get_trials(deepcopy=False, states=(_complete(),))
-              if t.value is not None and math.isfinite(t.value)]
-    return any(v >= threshold if maximize else v <= threshold for v in values)
+    values = [t.value for t in study.get_trials(deepcopy=False, states=(_complete(),))] + [value]
+    return any(v is not None and math.isfinite(v) and (v >= threshold if maximize else v <= threshold)
+               for v in values)
 
 
 def objective_factory(budget_epochs: int, coordinate: bool,
@@ -246,7 +247,7 @@ def objective_factory(budget_epochs: int, coordinate: bool,
                     return value
                 finally:
                     study = trial.study
-                    stop = study_epochs(study) >= budget_epochs or reached(study, stop_at)
+                    stop = study_epochs(study) >= budget_epochs or reached(study, stop_at, value)
                     if search is not None:
                         search.observe(dict(trial.params), value)
                         waiting = study.get_trials(deepcopy=False, states=(_waiting(),))
