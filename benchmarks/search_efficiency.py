@@ -561,7 +561,7 @@ def main() -> None:
         full = {"seeds": 5, "task_seeds": {}, "tasks": list(TASKS), "trials": "study file",
                 "max_epochs": "study file", "task_trials": {}, "task_max_epochs": {},
                 "keypoint_rows": 2000, "keypoints_space": "full", "parallel_workers": 4, "parallel_seeds": 5}
-        used = {"seeds": args.seeds, "task_seeds": task_seeds, "tasks": args.tasks.split(","),
+        used = {"seeds": args.seeds, "task_seeds": task_seeds, "tasks": [t for t in args.tasks.split(",") if t],
                 "trials": base_trials or "study file", "max_epochs": base_epochs or "study file",
                 "task_trials": task_trials, "task_max_epochs": task_epochs, "keypoint_rows": args.keypoint_rows,
                 "keypoints_space": args.keypoints_space, "conditions": args.conditions.split(","),
@@ -594,7 +594,7 @@ def main() -> None:
         tmp = Path(name)
         os.environ.setdefault("HPO_CACHE_DIR", str(tmp / "cache"))
         base_trials, base_epochs = args.trials, args.max_epochs
-        for task in args.tasks.split(","):
+        for task in filter(None, args.tasks.split(",")):  # --tasks "": the parallel run alone
             args.trials, args.max_epochs = task_trials.get(task, base_trials), task_epochs.get(task, base_epochs)
             conditions = args.conditions.split(",")
             if args.extra and task in args.extra_tasks.split(","):
