@@ -25,6 +25,7 @@ FAMILY = ModelFamily(
         "kernel_size": Int(1, 15, 3),
         "activation": Choice(*ACTIVATIONS, default="relu"),
         "batch_norm": Bool(False),
+        "batch_norm_momentum": Float(0.0, 1.0, 0.9, high_open=True),  # see layers.batch_norm
         "pooling": Choice("max", "avg"),
         "global_pool": Bool(False),  # global average pool instead of flatten
         "conv_dropout": Float(0.0, 1.0, 0.0, high_open=True),
@@ -41,19 +42,19 @@ def build(
 ) -> keras.Model:
     import keras
 
-    from hpo.models.layers import activation, dense_stack
+    from hpo.models.layers import activation, batch_norm, dense_stack
 
     inputs = keras.Input(shape=input_shape)
     x = task.augment_layers(inputs)
-    batch_norm = bool(params["batch_norm"])
+    normalize = bool(params["batch_norm"])
     pool = keras.layers.MaxPooling2D if params["pooling"] == "max" else keras.layers.AveragePooling2D
     height, width = input_shape[0], input_shape[1]
     for block in range(int(params["conv_blocks"])):
         filters = int(round(int(params["filters"]) * float(params["filter_growth"]) ** block))
         for _ in range(int(params["convs_per_block"])):
-            x = keras.layers.Conv2D(filters, int(params["kernel_size"]), padding="same", use_bias=not batch_norm)(x)
-            if batch_norm:
-                x = keras.layers.BatchNormalization()(x)
+            x = keras.layers.Conv2D(filters, int(params["kernel_size"]), padding="same", use_bias=not normalize)(x)
+            if normalize:
+                x = batch_norm(params)(x)
             x = activation(str(params["activation"]), x)
         if min(height, width) > 1:  # small inputs (8x8 digits) run out of room to pool
             x = pool(2, padding="same")(x)

@@ -23,6 +23,7 @@ FAMILY = ModelFamily(
         "hidden_shrink": Float(0.05, 1.0, 1.0),
         "activation": Choice(*ACTIVATIONS, default="relu"),
         "batch_norm": Bool(False),
+        "batch_norm_momentum": Float(0.0, 1.0, 0.9, high_open=True),  # see layers.batch_norm
         "dropout": Float(0.0, 1.0, 0.0, high_open=True),
     },
 )
