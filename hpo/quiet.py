@@ -16,6 +16,8 @@ import logging
 import os
 import sys
 
+from hpo.errors import ConfigError
+
 
 def import_keras_quietly() -> None:
     if "keras" not in sys.modules:
@@ -26,6 +28,25 @@ def import_keras_quietly() -> None:
 
 
 def _import_keras() -> None:
+    try:
+        _import_keras_unguarded()
+    except (ImportError, ValueError) as e:
+        # A misspelt or uninstalled backend: Keras raises from deep inside its import.
+        raise ConfigError(_backend_problem(e)) from e
+
+
+def _backend_problem(e: BaseException) -> str:
+    import importlib.util
+
+    installed = [b for b in ("tensorflow", "jax", "torch") if importlib.util.find_spec(b) is not None]
+    chosen = os.environ.get("KERAS_BACKEND")
+    where = f"KERAS_BACKEND={chosen!r}" if chosen else "the backend in ~/.keras/keras.json"
+    why = " ".join(str(e).split()) or type(e).__name__
+    return (f"{where}: Keras cannot load it ({why}); set KERAS_BACKEND to one installed here: "
+            f"{', '.join(installed) or 'none (pip install tensorflow, jax or torch)'}")
+
+
+def _import_keras_unguarded() -> None:
     if os.environ.get("HPO_TF_LOGS") == "1":
         import keras  # noqa: F401
 

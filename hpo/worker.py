@@ -38,13 +38,14 @@ from hpo.storage import (
     StudyTally,
     _first_line,
     caused_by_storage,
+    count_states,
     describe_failure,
     open_artifact_store,
     open_storage,
     read_only,
     sqlite_path,
 )
-from hpo.study import create_study, open_study, pin_data, pinned_spec, reconcile
+from hpo.study import check_same_spec, create_study, open_study, pin_data, pinned_spec, reconcile
 
 if TYPE_CHECKING:
     import optuna
@@ -149,6 +150,32 @@ def rss_mb() -> float:
 
 
 
+def _finished_already(
+    storage_url: str, study_name: str, given: StudySpec | None, data_path: str | None
+) -> tuple[int, dict[str, int]] | None:
+    """(budget, trials by state) if the study exists and its budget is already finished, found
+    by reading only, before the data and Keras load: a worker with nothing to do exits in a
+    second, not the ~7 s that start-up costs. None wherever the full start-up must decide: no
+    study or database yet, a study file that differs from the pinned one, other data, any error.
+    """
+    if data_path is not None:
+        return None  # other data must be checked against the pinned data (refused if it differs)
+    path = sqlite_path(storage_url)
+    if path is not None and not path.exists():
+        return None
+    try:
+        storage = open_storage(storage_url, must_exist=True)
+        pinned = pinned_spec(storage, study_name, wait_s=0)
+        if given is not None and check_same_spec(pinned, given):
+            return None  # a grown budget or new settings: the full start-up takes them in
+        counts = count_states(storage, storage.get_study_id_from_name(study_name))
+    except Exception:  # noqa: BLE001 - whatever went wrong, the full start-up reports it properly
+        return None
+    if sum(counts[s] for s in FINISHED) < pinned.trials:
+        return None
+    return pinned.trials, dict(counts)
+
+
 def run_worker(*args: Any, **kwargs: Any) -> WorkerReport:
     """``_run_worker`` with Ctrl-C and SIGTERM recorded (hpo.signals) rather than raised anywhere."""
     restore = signals.install()
@@ -195,6 +222,11 @@ def _run_worker(
         given = load_spec(find_space_file(study_name), expected_name=study_name)
     if progress is not None:
         log = progress.line
+    done = _finished_already(storage_url, study_name, given, data_path)
+    if done is not None:
+        trials_done, counts = done
+        log(f"study {study_name!r}: budget of {trials_done} trials already reached")
+        return WorkerReport(study_name, states=counts, budget_reached=True)
     live = progress is not None and progress.live_updates
     context = WorkerContext(storage_url, worker_id, mixed_precision,
                             on_epoch=progress.epoch if progress is not None and live else None)
