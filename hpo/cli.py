@@ -491,7 +491,7 @@ def _proxy(url: str, host: str, port: int) -> int:
 
     import optuna
 
-    from hpo.storage import open_storage, redact
+    from hpo.storage import open_storage, redact, serve_grpc_proxy
 
     if url.startswith("grpc://"):
         raise ConfigError("--storage: the proxy serves a database; give its sqlite:// or postgresql:// URL")
@@ -503,9 +503,10 @@ def _proxy(url: str, host: str, port: int) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         try:
-            optuna.storages.run_grpc_proxy_server(storage, host=host, port=port)
+            serve_grpc_proxy(storage, host, port)
         except RuntimeError as e:  # grpc could not bind
             raise StorageError(f"--port: cannot serve on {host}:{port}: {e}") from e
+    print("hpo proxy: stopped", file=sys.stderr, flush=True)
     return 0
 
 

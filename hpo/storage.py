@@ -452,6 +452,32 @@ def _is_schema_race(e: BaseException) -> bool:
     return any(s in text for s in ("already exists", "duplicate key", "unique constraint"))
 
 
+def serve_grpc_proxy(storage: optuna.storages.BaseStorage, host: str, port: int) -> None:
+    """Serve ``storage`` through optuna's gRPC proxy until Ctrl-C or SIGTERM, then stop the server.
+
+    optuna's ``run_grpc_proxy_server`` blocks in ``wait_for_termination`` and leaves the server
+    running when Ctrl-C unwinds it; a gRPC server still running at interpreter exit can hold the
+    exit (the proxy outlived SIGINT by minutes under load). Here a signal only sets an event, and
+    the server is stopped, in-flight calls given a short grace, before this returns.
+    """
+    import signal
+    import threading
+
+    from optuna.storages._grpc.server import make_server
+
+    server = make_server(storage, host, port)  # RuntimeError if it cannot bind
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        server.start()
+        while not stop.wait(0.5):
+            pass
+    finally:
+        server.stop(grace=2).wait(10)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def _open_proxy(url: str) -> Any:
     """A client of ``hpo proxy``: the proxy holds the database connections, workers hold one
     gRPC channel each. (Optuna's proxy has no heartbeats: dead workers are not detected.)"""

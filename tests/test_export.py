@@ -32,7 +32,7 @@ def plain_keras_predict(model: Path, x: np.ndarray, tmp_path: Path) -> np.ndarra
 
 def test_export_train_evaluate_a_classifier(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'studies.db'}"
-    space = tiny_space(tmp_path, trials=2, epochs=2, pruner="none")
+    space = tiny_space(tmp_path, trials=1, epochs=2, pruner="none")
     proc = run_hpo("worker", "--study", "tiny", "--space", str(space), "--storage", url, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     # The worker says how it split and what the trivial predictor scores.

@@ -15,15 +15,15 @@ _trials = study_trials
 
 def test_cpu_workers_share_the_budget(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 's.db'}"
-    space = tiny_space(tmp_path, trials=6, epochs=1, sampler="random", pruner="none")
+    space = tiny_space(tmp_path, trials=4, epochs=1, sampler="random", pruner="none")
     assert run_hpo("create", "--study", "tiny", "--space", str(space), "--storage", url, cwd=tmp_path).returncode == 0
-    # --trials is each child's: 3 each makes both take part, however far apart they start.
-    proc = run_hpo("worker", "--study", "tiny", "--storage", url, "--workers", "2", "--trials", "3", cwd=tmp_path)
+    # --trials is each child's: 2 each makes both take part, however far apart they start.
+    proc = run_hpo("worker", "--study", "tiny", "--storage", url, "--workers", "2", "--trials", "2", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "worker w0/cpu: finished" in proc.stderr and "worker w1/cpu: finished" in proc.stderr
     trials = _trials(url)
     finished = [t for t in trials if t.state.name in ("COMPLETE", "PRUNED")]
-    assert len(finished) == 6 and not [t for t in trials if t.state.name == "RUNNING"]
+    assert len(finished) == 4 and not [t for t in trials if t.state.name == "RUNNING"]
     runtimes = [t.user_attrs["runtime"] for t in finished]
     assert {r["worker"].rsplit("/", 1)[1] for r in runtimes} == {"w0", "w1"}
     assert {r["cuda_visible_devices"] for r in runtimes} == {"-1"}
@@ -38,7 +38,7 @@ def test_cpu_workers_share_the_budget(tmp_path: Path) -> None:
 
 def test_one_worker_per_gpu_sees_only_its_gpu(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 's.db'}"
-    space = tiny_space(tmp_path, trials=4, epochs=1, pruner="none")
+    space = tiny_space(tmp_path, trials=2, epochs=1, pruner="none")
     run_hpo("create", "--study", "tiny", "--space", str(space), "--storage", url, cwd=tmp_path)
     proc = run_hpo("worker", "--study", "tiny", "--storage", url, "--gpus", "0,1", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
@@ -108,7 +108,7 @@ def test_workers_through_the_grpc_proxy(tmp_path: Path, storage_url: str) -> Non
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         grpc_url = f"grpc://127.0.0.1:{port}"
-        space = tiny_space(tmp_path, trials=4, epochs=1, sampler="random", pruner="none")
+        space = tiny_space(tmp_path, trials=2, epochs=1, sampler="random", pruner="none")
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:  # until the proxy answers
             create = run_hpo("create", "--study", "tiny", "--space", str(space), "--storage", grpc_url,
@@ -122,13 +122,15 @@ def test_workers_through_the_grpc_proxy(tmp_path: Path, storage_url: str) -> Non
     finally:
         proxy.send_signal(signal.SIGINT)
         try:  # a hang guard: it exits in well under a second when idle, but a loaded machine starves it
-            proxy.communicate(timeout=120)
+            _, proxy_err = proxy.communicate(timeout=120)
         except subprocess.TimeoutExpired:
             proxy.kill()
             raise AssertionError("hpo proxy did not exit within 120 s of SIGINT") from None
+    # Ctrl-C is how a proxy is stopped: the server is shut down, not unwound by KeyboardInterrupt.
+    assert proxy.returncode == 0 and proxy_err.strip().endswith("hpo proxy: stopped"), proxy_err
     # Straight from the database behind the proxy: exactly the budget, nothing left running.
     trials = _trials(storage_url)
-    assert sum(t.state.name == "COMPLETE" for t in trials) == 4
+    assert sum(t.state.name == "COMPLETE" for t in trials) == 2
     assert not [t for t in trials if t.state.name in ("RUNNING", "WAITING")]
 
 

@@ -39,10 +39,12 @@ def _ok(proc: Any) -> Any:
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """One small keypoints study, exported, trained as a top-2 ensemble with flip TTA, evaluated."""
+    from hpo.data.synth import write_keypoints_csv  # what `hpo data synth keypoints` writes (tests/test_cli.py)
+
     d = tmp_path_factory.mktemp("kp")
     (d / "kp.yaml").write_text(KEYPOINTS)
     url = f"sqlite:///{d / 'kp.db'}"
-    _ok(run_hpo("data", "synth", "keypoints", "--rows", "200", "--out", "train.csv", cwd=d))
+    write_keypoints_csv(d / "train.csv", 200)
     worker = _ok(run_hpo("worker", "--study", "kp", "--space", "kp.yaml", "--storage", url, cwd=d))
     _ok(run_hpo("export", "--study", "kp", "--storage", url, "--out", "best.json", cwd=d))
     train = _ok(run_hpo("train", "--config", "best.json", "--out", "m.keras", "--top", "2", "--tta", "flip", cwd=d))
@@ -71,9 +73,10 @@ def test_worker_pins_splits_and_the_trivial_baseline(run: dict[str, Any]) -> Non
 
 
 def test_a_worker_on_other_data_is_refused_and_changes_nothing(run: dict[str, Any], tmp_path: Path) -> None:
+    from hpo.data.synth import write_keypoints_csv
+
     d = run["dir"]
-    _ok(run_hpo("data", "synth", "keypoints", "--rows", "200", "--seed", "7", "--out", str(tmp_path / "o.csv"),
-                cwd=d))
+    write_keypoints_csv(tmp_path / "o.csv", 200, seed=7)
     before = db_snapshot(run["url"])
     (d / "kp.db").touch()
     proc = run_hpo("worker", "--study", "kp", "--storage", run["url"], "--data", str(tmp_path / "o.csv"),
@@ -120,10 +123,17 @@ def test_evaluate_reports_single_ensemble_and_tta_beside_the_baselines(run: dict
     assert (run["dir"] / "eval" / "faces.png").stat().st_size > 5000
 
 
+def _synth_test_and_lookup(d: Path) -> None:
+    """What `hpo data synth keypoints-test` and `... lookup` write (tests/test_kaggle_submission.py)."""
+    from hpo.data.synth import write_keypoints_test_csv, write_lookup_csv
+
+    write_keypoints_test_csv(d / "test.csv", 6)
+    write_lookup_csv(d / "IdLookupTable.csv", d / "test.csv")
+
+
 def test_predict_writes_csv_and_a_kaggle_submission(run: dict[str, Any]) -> None:
     d = run["dir"]
-    _ok(run_hpo("data", "synth", "keypoints-test", "--rows", "6", "--out", "test.csv", cwd=d))
-    _ok(run_hpo("data", "synth", "lookup", "--test", "test.csv", "--out", "IdLookupTable.csv", cwd=d))
+    _synth_test_and_lookup(d)
     _ok(run_hpo("predict", "--model", "m.keras", "--input", "test.csv", "--out", "predictions.csv", cwd=d))
     rows = list(csv.reader((d / "predictions.csv").open()))
     assert rows[0][0] == "ImageId" and len(rows[0]) == 31 and [r[0] for r in rows[1:]] == [str(i) for i in range(1, 7)]
@@ -146,15 +156,16 @@ def test_predict_bad_input_is_one_line_and_writes_nothing(run: dict[str, Any], t
     d = run["dir"]
     model, inputs, extra = d / "m.keras", ["--input", str(d / "test.csv")], []
     if not (d / "test.csv").exists():
-        _ok(run_hpo("data", "synth", "keypoints-test", "--rows", "6", "--out", "test.csv", cwd=d))
-        _ok(run_hpo("data", "synth", "lookup", "--test", "test.csv", "--out", "IdLookupTable.csv", cwd=d))
+        _synth_test_and_lookup(d)
     lookup = (d / "IdLookupTable.csv").read_text().splitlines()
     if case == "not_a_model":
         model = tmp_path / "notes.keras"
         model.write_text("not a model\n")
         expect = f"hpo: error: --model: {model} is not a Keras model file"
     elif case == "wrong_size":
-        _ok(run_hpo("data", "synth", "fer2013", "--rows", "5", "--out", str(tmp_path / "fer.csv"), cwd=d))
+        from hpo.data.synth import write_fer2013_csv
+
+        write_fer2013_csv(tmp_path / "fer.csv", 5)
         inputs = ["--input", str(tmp_path / "fer.csv")]
         expect = f"hpo: error: --input: {tmp_path / 'fer.csv'}: its images are 48x48 grey; the model takes 96x96x1"
     else:

@@ -103,11 +103,12 @@ def code_dir(tmp_path: Path) -> Path:
 def test_a_builder_in_a_file_next_to_the_study(code_dir: Path) -> None:
     url = f"sqlite:///{code_dir / 'db.sqlite'}"
     space = _study(code_dir, "own", model={"builder": "models.py:build"},
-                   params={"width": {"type": "categorical", "choices": [8, 16]}, "learning_rate": 0.01})
+                   params={"width": {"type": "categorical", "choices": [8, 16]}, "learning_rate": 0.01},
+                   budget={"trials": 2, "max_epochs": 2})
     proc = run_hpo("worker", "--study", "own", "--space", str(space), "--storage", url, cwd=code_dir)
     assert proc.returncode == 0, proc.stderr
     trials = study_trials(url, "own")
-    assert [t.state.name for t in trials] == ["COMPLETE"] * 3
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 2
     assert {t.params["width"] for t in trials} <= {8, 16}
     # Uncompiled: hpo compiled it with the task's metrics (F1 and the rest recorded per trial).
     assert set(trials[0].user_attrs["val_metrics"]) >= {"val_accuracy", "val_f1", "val_precision", "val_recall"}

@@ -21,7 +21,8 @@ SECTIONS = ("history", "importance", "intermediate", "parallel", "slice", "top",
 def finished_study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     tmp = tmp_path_factory.mktemp("report")
     url = f"sqlite:///{tmp / 's.db'}"
-    space = tiny_space(tmp, trials=8, epochs=4, sampler="random")
+    # 6 trials: the median pruner spares the first 5 (importance needs 5 complete), may prune the 6th.
+    space = tiny_space(tmp, trials=6, epochs=4, sampler="random")
     proc = run_hpo("worker", "--study", "tiny", "--space", str(space), "--storage", url, "--quiet", cwd=tmp)
     assert proc.returncode == 0, proc.stderr
     return tmp, url

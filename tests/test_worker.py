@@ -13,7 +13,7 @@ import optuna
 import pytest
 
 from hpo.record import SURPLUS_ATTR
-from tests.conftest import HPO, run_hpo, study_trials, tiny_space
+from tests.conftest import HPO, db_snapshot, run_hpo, study_trials, tiny_space
 
 _trials = study_trials
 
@@ -23,11 +23,11 @@ def _finished(trials: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.Froze
 
 
 def test_worker_runs_the_budget_then_stops(tmp_path: Path, storage_url: str) -> None:
-    space = tiny_space(tmp_path, trials=3, epochs=2)
+    space = tiny_space(tmp_path, trials=2, epochs=2)
     proc = run_hpo("worker", "--study", "tiny", "--space", str(space), "--storage", storage_url, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     trials = _trials(storage_url, "tiny")
-    assert len(_finished(trials)) == 3 and len(trials) == 3
+    assert len(_finished(trials)) == 2 and len(trials) == 2
     assert trials[0].user_attrs.get("hpo:baseline") == 0  # the baseline ran first
     assert trials[0].params["filters"] == 8 and trials[0].params["learning_rate"] == 0.005
     for t in _finished(trials):
@@ -37,14 +37,19 @@ def test_worker_runs_the_budget_then_stops(tmp_path: Path, storage_url: str) -> 
     assert done and all(t.user_attrs["param_count"] > 0 and "best_epoch" in t.user_attrs for t in done)
     assert all(len(t.intermediate_values) == t.user_attrs["epochs"] for t in _finished(trials))
 
-    again = run_hpo("worker", "--study", "tiny", "--storage", storage_url, cwd=tmp_path)
+    # A worker with nothing left to do finds that out by reading alone, before the data and Keras
+    # load (a backend that cannot load proves Keras was never imported), and writes nothing.
+    before = db_snapshot(storage_url)
+    again = run_hpo("worker", "--study", "tiny", "--storage", storage_url, cwd=tmp_path,
+                    env={"KERAS_BACKEND": "no-such-backend"})
     assert again.returncode == 0, again.stderr
-    assert "budget of 3 trials already reached" in again.stderr
-    assert len(_trials(storage_url, "tiny")) == 3
+    assert "budget of 2 trials already reached" in again.stderr
+    assert db_snapshot(storage_url) == before
+    assert len(_trials(storage_url, "tiny")) == 2
 
     status = run_hpo("status", "--study", "tiny", "--storage", storage_url, "--json", cwd=tmp_path)
     summary = json.loads(status.stdout)[0]
-    assert summary["finished"] == 3 and summary["trials"]["running"] == 0
+    assert summary["finished"] == 2 and summary["trials"]["running"] == 0
     exported = run_hpo("export", "--study", "tiny", "--storage", storage_url, cwd=tmp_path)
     config = json.loads(exported.stdout)
     best = max(done, key=lambda t: t.value or 0)
@@ -54,6 +59,19 @@ def test_worker_runs_the_budget_then_stops(tmp_path: Path, storage_url: str) -> 
                 "spec_sha256", "versions", "created_at"):
         assert key in config
     assert set(config["versions"]) == {"hpo", "optuna", "keras", "backend"}
+
+
+def test_a_backend_keras_cannot_load_is_one_line_and_changes_nothing(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    space = tiny_space(tmp_path, trials=2, epochs=1)
+    proc = run_hpo("worker", "--study", "tiny", "--space", str(space), "--storage", url, cwd=tmp_path,
+                   env={"KERAS_BACKEND": "no-such-backend"})
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert lines[0].startswith("hpo: error: KERAS_BACKEND='no-such-backend': Keras cannot load it")
+    assert "tensorflow" in lines[0]  # what to set it to instead
+    assert not (tmp_path / "studies.db").exists()
 
 
 @pytest.mark.postgres
@@ -211,7 +229,8 @@ def test_a_killed_workers_trial_is_retried_and_resumes_from_its_checkpoint(
 ) -> None:
     url = storage_url
     epochs = 30
-    space = tiny_space(tmp_path, trials=2, epochs=epochs, pruner="none")
+    # One trial: the killed one (the baseline) is the whole budget, so its retry must finish it.
+    space = tiny_space(tmp_path, trials=1, epochs=epochs, pruner="none")
     fast = {"HPO_HEARTBEAT_INTERVAL": "1", "HPO_GRACE_PERIOD": "3", "HPO_ARTIFACTS": str(tmp_path / "artifacts")}
     env = {**os.environ, **fast, "HPO_CACHE_DIR": str(tmp_path / "cache")}
     first = subprocess.Popen([HPO, "worker", "--study", "tiny", "--space", str(space), "--storage", url],
@@ -243,7 +262,7 @@ def test_a_killed_workers_trial_is_retried_and_resumes_from_its_checkpoint(
     for step in range(last_epoch + 1):
         assert retry.intermediate_values[step] == killed.intermediate_values[step]
     assert retry.user_attrs["epochs"] == epochs
-    assert len([t for t in trials.values() if t.state.name in ("COMPLETE", "PRUNED")]) == 2
+    assert len([t for t in trials.values() if t.state.name in ("COMPLETE", "PRUNED")]) == 1
     assert not [t for t in trials.values() if t.state.name == "RUNNING"]
 
 
@@ -320,12 +339,12 @@ def test_a_long_running_worker_frees_every_trials_model(tmp_path: Path) -> None:
     import sys
 
     url = f"sqlite:///{tmp_path / 'studies.db'}"
-    space = tiny_space(tmp_path, trials=7, epochs=3, sampler="random", pruner="none")
+    space = tiny_space(tmp_path, trials=5, epochs=3, sampler="random", pruner="none")
     proc = subprocess.run([sys.executable, "-c", MODELS_FREED, str(space), url], cwd=tmp_path, capture_output=True,
                           text=True, timeout=240, env={**os.environ, "HPO_CACHE_DIR": str(tmp_path / "cache")})
     assert proc.returncode == 0, proc.stderr[-2000:]
     built, alive, frozen_many = proc.stdout.splitlines()[-1].split()
     states = [t.state.name for t in _trials(url, "tiny")]
-    assert states == ["COMPLETE", "PRUNED", "FAIL"] * 3 + ["COMPLETE"] and int(built) == 10, (states, built)
+    assert states == ["COMPLETE", "PRUNED", "FAIL"] * 2 + ["COMPLETE"] and int(built) == 7, (states, built)
     assert int(alive) == 0, f"{alive} of {built} models outlived their trial"
     assert frozen_many == "True"  # the freeze really happened: the import's and the trials' objects

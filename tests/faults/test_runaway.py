@@ -92,7 +92,7 @@ def test_a_signal_during_start_up_exits_130_with_a_line_and_leaves_no_study(tmp_
 
 def test_a_trial_whose_worker_died_before_its_first_heartbeat_is_failed_and_retried(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'studies.db'}"
-    space = tiny_space(tmp_path, trials=2, epochs=1, pruner="none")
+    space = tiny_space(tmp_path, trials=1, epochs=1, pruner="none")  # the zombie's retry is the budget
     assert run_hpo("create", "--study", "tiny", "--space", str(space), "--storage", url, cwd=tmp_path).returncode == 0
     # What a worker killed between `ask` and its heartbeat thread's first beat leaves: a RUNNING
     # trial (here the baseline) with no heartbeat row.
@@ -108,7 +108,7 @@ def test_a_trial_whose_worker_died_before_its_first_heartbeat_is_failed_and_retr
     retry = next(t for t in trials.values() if t.system_attrs.get("failed_trial") == zombie.number)
     # The zombie died before sampling; its retry runs the baseline it was holding.
     assert retry.state.name == "COMPLETE" and retry.params == trials[zombie.number].system_attrs["fixed_params"]
-    assert sum(t.state.name in ("COMPLETE", "PRUNED") for t in trials.values()) == 2
+    assert sum(t.state.name in ("COMPLETE", "PRUNED") for t in trials.values()) == 1
     assert not [t for t in trials.values() if t.state.name in ("RUNNING", "WAITING")]
 
 
@@ -266,7 +266,8 @@ def test_a_worker_resumed_after_its_trial_was_failed_as_stale_carries_on(
     """SIGSTOP past the grace period: another process fails its trial (and queues the retry); on
     SIGCONT the worker must not die with "Cannot tell a FAIL trial"."""
     url = f"sqlite:///{tmp_path / 'studies.db'}"
-    space = tiny_space(tmp_path, trials=2, epochs=15, pruner="none")
+    # One trial: carrying on, the worker must go on to run its failed trial's retry.
+    space = tiny_space(tmp_path, trials=1, epochs=15, pruner="none")
     fast = {"HPO_HEARTBEAT_INTERVAL": "1", "HPO_GRACE_PERIOD": "2"}
     worker = subprocess.Popen([HPO, "worker", "--study", "tiny", "--space", str(space), "--storage", url],
                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -295,7 +296,7 @@ def test_a_worker_resumed_after_its_trial_was_failed_as_stale_carries_on(
     assert worker.returncode == 0, err
     assert "failed as stale by another worker" in err and "Traceback" not in err
     states = [t.state.name for t in study_trials(url)]
-    assert states.count("COMPLETE") == 2 and "RUNNING" not in states and "WAITING" not in states, states
+    assert states.count("COMPLETE") == 1 and "RUNNING" not in states and "WAITING" not in states, states
 
 
 def test_a_proxy_that_dies_mid_trial_is_one_line(tmp_path: Path) -> None:
@@ -341,7 +342,7 @@ def test_a_retry_whose_checkpoint_is_gone_starts_over_with_a_clean_curve(tmp_pat
 
     url = f"sqlite:///{tmp_path / 'studies.db'}"
     epochs = 12
-    space = tiny_space(tmp_path, trials=2, epochs=epochs, pruner="none")
+    space = tiny_space(tmp_path, trials=1, epochs=epochs, pruner="none")  # the killed trial is the budget
     fast = {"HPO_HEARTBEAT_INTERVAL": "1", "HPO_GRACE_PERIOD": "2", "HPO_ARTIFACTS": str(tmp_path / "artifacts"),
             "HPO_CHECKPOINT_INTERVAL": "0" if lost == "deleted" else "1e9"}
     first = subprocess.Popen([HPO, "worker", "--study", "tiny", "--space", str(space), "--storage", url],
@@ -376,7 +377,7 @@ def test_a_retry_whose_checkpoint_is_gone_starts_over_with_a_clean_curve(tmp_pat
     assert fresh.state.name == "COMPLETE" and fresh.params == killed.params
     assert "resumed_from_epoch" not in fresh.user_attrs
     assert sorted(fresh.intermediate_values) == list(range(epochs))  # its own curve, from epoch 0
-    assert sum(t.state.name in ("COMPLETE", "PRUNED") for t in trials.values()) == 2
+    assert sum(t.state.name in ("COMPLETE", "PRUNED") for t in trials.values()) == 1
     assert not [t for t in trials.values() if t.state.name in ("RUNNING", "WAITING")]
 
 
@@ -441,11 +442,11 @@ def test_a_worker_restarted_with_the_same_id_does_not_replay_its_samples(tmp_pat
     """Found by the docker-compose proof: a restarted container keeps its hostname, so its worker
     id, and re-ran its first life's random start-up samples."""
     url = f"sqlite:///{tmp_path / 'studies.db'}"
-    space = tiny_space(tmp_path, trials=4, epochs=1, sampler="random", pruner="none")
+    space = tiny_space(tmp_path, trials=2, epochs=1, sampler="random", pruner="none")
     space.write_text(space.read_text().split("baselines:")[0])
-    for _ in range(2):
+    for _ in range(2):  # one trial a life: a replay would repeat the first life's first sample
         proc = run_hpo("worker", "--study", "tiny", "--space", str(space), "--storage", url, "--worker-id", "7",
-                       "--trials", "2", cwd=tmp_path)
+                       "--trials", "1", cwd=tmp_path)
         assert proc.returncode == 0, proc.stderr
     params = [tuple(sorted(t.params.items())) for t in study_trials(url)]
-    assert len(params) == 4 and len(set(params)) == 4, params
+    assert len(params) == 2 and len(set(params)) == 2, params
