@@ -12,9 +12,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 if [ "$(cat .venv/.hpo-stamp 2>/dev/null)" != "$(stamp_of)" ]; then
   echo "installing hpo${EXTRAS:+[$EXTRAS]} into .venv (pip's log: .venv/setup.log)" >&2
-  # --no-compile: pip would byte-compile all ~16,000 modules of TensorFlow, PyTorch and JAX
-  # (about 2 minutes on 2 cores); Python compiles the ones actually imported on first use.
-  if ! .venv/bin/python -m pip install --no-compile -c scripts/constraints.txt -e ".${EXTRAS:+[$EXTRAS]}" \
+  if ! .venv/bin/python -m pip install -c scripts/constraints.txt -e ".${EXTRAS:+[$EXTRAS]}" \
       > .venv/setup.log 2>&1 || ! .venv/bin/python -c "import hpo, optuna, keras" >/dev/null 2>&1; then
     tail -n 20 .venv/setup.log >&2
     echo "setup.sh: installing hpo into .venv failed; the whole log is .venv/setup.log" >&2
