@@ -163,6 +163,7 @@ def _finished_already(
     path = sqlite_path(storage_url)
     if path is not None and not path.exists():
         return None
+    storage = None
     try:
         storage = open_storage(storage_url, must_exist=True)
         pinned = pinned_spec(storage, study_name, wait_s=0)
@@ -171,6 +172,11 @@ def _finished_already(
         counts = count_states(storage, storage.get_study_id_from_name(study_name))
     except Exception:  # noqa: BLE001 - whatever went wrong, the full start-up reports it properly
         return None
+    finally:
+        # The full start-up opens its own storage (with heartbeats): close this reader's connections.
+        engine = getattr(storage, "engine", None)
+        if engine is not None:
+            engine.dispose()
     if sum(counts[s] for s in FINISHED) < pinned.trials:
         return None
     return pinned.trials, dict(counts)
