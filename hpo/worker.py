@@ -21,7 +21,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hpo import signals
-from hpo.errors import ConfigError, HpoError, Interrupted, StorageError, StudyNotFoundError, TrialError
+from hpo.errors import (
+    ConfigError,
+    HpoError,
+    Interrupted,
+    SpecDriftError,
+    StorageError,
+    StudyNotFoundError,
+    TrialError,
+)
 from hpo.record import (
     BASELINE_ATTR,
     CHECKPOINT_ATTR,
@@ -155,11 +163,10 @@ def _finished_already(
 ) -> tuple[int, dict[str, int]] | None:
     """(budget, trials by state) if the study exists and its budget is already finished, found
     by reading only, before the data and Keras load: a worker with nothing to do exits in a
-    second, not the ~7 s that start-up costs. None wherever the full start-up must decide: no
-    study or database yet, a study file that differs from the pinned one, other data, any error.
+    second, not the ~7 s that start-up costs. A study file that drifted from the pinned spec is
+    refused here too (SpecDriftError), for the same reason. None wherever the full start-up must
+    decide: no study or database yet, a grown budget or new settings, other data, any error.
     """
-    if data_path is not None:
-        return None  # other data must be checked against the pinned data (refused if it differs)
     path = sqlite_path(storage_url)
     if path is not None and not path.exists():
         return None
@@ -167,9 +174,13 @@ def _finished_already(
     try:
         storage = open_storage(storage_url, must_exist=True)
         pinned = pinned_spec(storage, study_name, wait_s=0)
-        if given is not None and check_same_spec(pinned, given):
+        if given is not None and check_same_spec(pinned, given):  # raises SpecDriftError on drift
             return None  # a grown budget or new settings: the full start-up takes them in
+        if data_path is not None:
+            return None  # other data must be checked against the pinned data (refused if it differs)
         counts = count_states(storage, storage.get_study_id_from_name(study_name))
+    except SpecDriftError:
+        raise  # certain, and found by reading only: the full start-up would refuse it the same way
     except Exception:  # noqa: BLE001 - whatever went wrong, the full start-up reports it properly
         return None
     finally:

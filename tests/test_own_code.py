@@ -122,10 +122,12 @@ def test_a_builder_in_a_file_next_to_the_study(code_dir: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     only = study_trials(url, "own2")[0]
     assert only.state.name == "COMPLETE" and set(only.user_attrs["val_metrics"]) == {"val_accuracy", "val_loss"}
-    # The file is pinned by its SHA-256: an edited builder is refused like any drift.
+    # The file is pinned by its SHA-256: an edited builder is refused like any drift, by reading
+    # alone before Keras loads (a backend that cannot load proves Keras was never imported).
     (code_dir / "spaces" / "models.py").write_text(BUILDER + "\n# edited\n")
     before = db_snapshot(url)
-    proc = run_hpo("worker", "--study", "own", "--space", str(space), "--storage", url, cwd=code_dir)
+    proc = run_hpo("worker", "--study", "own", "--space", str(space), "--storage", url, cwd=code_dir,
+                   env={"KERAS_BACKEND": "no-such-backend"})
     _one_line(proc, "differs from the spec pinned in study 'own' at: model.sha256")
     assert db_snapshot(url) == before
 
