@@ -28,7 +28,7 @@ e(default) (a default that never gets there scores e(tpe) / budget, reported as 
 metrics, 0.5% of the gap between the trivial baseline and the target. Median over seeds. Target:
 ratio >= 3 on every task. `ratio_vs_budget` (budget / e(default)) is recorded beside it.
 
-    python benchmarks/search_efficiency.py [--tasks digits,faces,keypoints] [--seeds 5]
+    python benchmarks/search_efficiency.py [--tasks digits,faces,keypoints] [--seeds 5] [--first-seed 0]
         [--trials N] [--max-epochs N] [--keypoint-rows 2000] [--keypoints-space full|small]
         [--conditions random,tpe,default,hyperband,coordinate] [--extra NAME,...]
         [--parallel-workers 4] [--parallel-task digits] [--parallel-seeds N] [--out NAME]
@@ -220,7 +220,7 @@ def reached(study: Any, stop_at: tuple[float, bool] | None, value: float | None)
     if stop_at is None:
         return False
     threshold, maximize = stop_at
-    values = [t.value for t in study.get_trials(deepcopy=False, states=(_complete(),))] + [value]
+    values = [t.value for t in study.get_trials(deepcopy=False, states=(_state("COMPLETE"),))] + [value]
     return any(v is not None and math.isfinite(v) and (v >= threshold if maximize else v <= threshold)
                for v in values)
 
@@ -250,7 +250,7 @@ def objective_factory(budget_epochs: int, coordinate: bool,
                     stop = study_epochs(study) >= budget_epochs or reached(study, stop_at, value)
                     if search is not None:
                         search.observe(dict(trial.params), value)
-                        waiting = study.get_trials(deepcopy=False, states=(_waiting(),))
+                        waiting = study.get_trials(deepcopy=False, states=(_state("WAITING"),))
                         if not waiting and not stop:
                             config = search.next()
                             if config is None:
@@ -265,16 +265,11 @@ def objective_factory(budget_epochs: int, coordinate: bool,
     return make
 
 
-def _waiting() -> Any:
+def _state(name: str) -> Any:
+    """optuna's TrialState by name (optuna is imported by the worker, not at this module's import)."""
     from optuna.trial import TrialState
 
-    return TrialState.WAITING
-
-
-def _complete() -> Any:
-    from optuna.trial import TrialState
-
-    return TrialState.COMPLETE
+    return TrialState[name]
 
 
 def run_one(db: Path, space: Path, budget_epochs: int, data: str | None, coordinate: bool,
@@ -500,6 +495,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", default=",".join(TASKS))
     parser.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 (issue: 5)")
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="start at this seed (FIRST..FIRST+N-1): a seed an earlier run did not reach")
     parser.add_argument("--task-seeds", default="", help="per-task seed counts, e.g. keypoints=1 (a reduction)")
     parser.add_argument("--trials", type=int, default=0, help="trials per study; 0: the study file's budget")
     parser.add_argument("--max-epochs", type=int, default=0, help="0: the study file's max_epochs")
@@ -558,10 +555,11 @@ def main() -> None:
                                   "holds_3x": r["summary"]["default"]["median_ratio"] >= 3.0}
         print(f"default >= 3x fewer epochs than tpe (median over seeds): {verdict}")
 
-        full = {"seeds": 5, "task_seeds": {}, "tasks": list(TASKS), "trials": "study file",
+        full = {"seeds": 5, "first_seed": 0, "task_seeds": {}, "tasks": list(TASKS), "trials": "study file",
                 "max_epochs": "study file", "task_trials": {}, "task_max_epochs": {},
                 "keypoint_rows": 2000, "keypoints_space": "full", "parallel_workers": 4, "parallel_seeds": 5}
-        used = {"seeds": args.seeds, "task_seeds": task_seeds, "tasks": [t for t in args.tasks.split(",") if t],
+        used = {"seeds": args.seeds, "first_seed": args.first_seed, "task_seeds": task_seeds,
+                "tasks": [t for t in args.tasks.split(",") if t],
                 "trials": base_trials or "study file", "max_epochs": base_epochs or "study file",
                 "task_trials": task_trials, "task_max_epochs": task_epochs, "keypoint_rows": args.keypoint_rows,
                 "keypoints_space": args.keypoints_space, "conditions": args.conditions.split(","),
@@ -599,7 +597,7 @@ def main() -> None:
             conditions = args.conditions.split(",")
             if args.extra and task in args.extra_tasks.split(","):
                 conditions += args.extra.split(",")
-            seeds = list(range(task_seeds.get(task, args.seeds)))
+            seeds = list(range(args.first_seed, args.first_seed + task_seeds.get(task, args.seeds)))
             results["tasks"][task] = run_task(task, args, tmp, conditions, seeds)
             save()  # partial results survive an interrupted run
         if args.parallel_workers > 1:
