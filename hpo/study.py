@@ -76,10 +76,14 @@ def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
     if kind == "percentile":
         return optuna.pruners.PercentilePruner(**opts)
     if kind == "successive_halving":
-        return optuna.pruners.SuccessiveHalvingPruner(**opts)
+        from hpo.pruners import EpochSuccessiveHalvingPruner
+
+        return EpochSuccessiveHalvingPruner(**opts)
     if kind == "hyperband":
+        from hpo.pruners import EpochHyperbandPruner
+
         opts.setdefault("max_resource", spec.max_epochs)
-        return optuna.pruners.HyperbandPruner(**opts)
+        return EpochHyperbandPruner(**opts)
     if kind == "none":
         return optuna.pruners.NopPruner()
     raise AssertionError(kind)
