@@ -15,6 +15,9 @@ CREATING_ATTR = "hpo:creating"  # time.time() the creation began (refreshed); wi
 CHANGES_ATTR = "hpo:changes"  # [{at, changes: [key path (old -> new)]}]: how the study grew
 DATA_ATTR = "hpo:data"  # {source, file: {path, sha256}, splits: {train|validation|test: {rows, sha256}, note}}
 TRIVIAL_ATTR = "hpo:trivial_baseline"  # {metric, value, predictor, split}: the trivial predictor's score
+# True on studies created since successive halving / Hyperband count rungs in epochs trained
+# (hpo/pruners.py); older studies keep Optuna's count, so their rungs never mix the two.
+RUNGS_IN_EPOCHS_ATTR = "hpo:rungs_in_epochs"
 
 # Trial user attributes written by hpo's loop.
 BASELINE_ATTR = "hpo:baseline"  # index of the study file's baseline this trial runs

@@ -15,7 +15,16 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from hpo.errors import ConfigError, SpecDriftError, StorageError, StudyNotFoundError
-from hpo.record import BASELINE_ATTR, CHANGES_ATTR, CREATING_ATTR, DATA_ATTR, SHA_ATTR, SPEC_ATTR, TRIVIAL_ATTR
+from hpo.record import (
+    BASELINE_ATTR,
+    CHANGES_ATTR,
+    CREATING_ATTR,
+    DATA_ATTR,
+    RUNGS_IN_EPOCHS_ATTR,
+    SHA_ATTR,
+    SPEC_ATTR,
+    TRIVIAL_ATTR,
+)
 from hpo.space import StudySpec, grid_search_space, spec_from_dict
 from hpo.storage import caused_by_storage, describe_failure
 
@@ -66,7 +75,9 @@ def make_sampler(spec: StudySpec, *, worker_id: int = 0) -> optuna.samplers.Base
     raise AssertionError(kind)
 
 
-def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
+def make_pruner(spec: StudySpec, *, rungs_in_epochs: bool = True) -> optuna.pruners.BasePruner:
+    """The spec's pruner. ``rungs_in_epochs=False``: Optuna's own successive halving and
+    Hyperband (rungs one epoch later), for studies created before hpo counted them in epochs."""
     import optuna
 
     opts = dict(spec.pruner)
@@ -78,12 +89,14 @@ def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
     if kind == "successive_halving":
         from hpo.pruners import EpochSuccessiveHalvingPruner
 
-        return EpochSuccessiveHalvingPruner(**opts)
+        sh = EpochSuccessiveHalvingPruner if rungs_in_epochs else optuna.pruners.SuccessiveHalvingPruner
+        return sh(**opts)
     if kind == "hyperband":
         from hpo.pruners import EpochHyperbandPruner
 
         opts.setdefault("max_resource", spec.max_epochs)
-        return EpochHyperbandPruner(**opts)
+        hyperband = EpochHyperbandPruner if rungs_in_epochs else optuna.pruners.HyperbandPruner
+        return hyperband(**opts)
     if kind == "none":
         return optuna.pruners.NopPruner()
     raise AssertionError(kind)
@@ -172,6 +185,7 @@ def create_study(storage: optuna.storages.BaseStorage, spec: StudySpec) -> tuple
                 study.enqueue_trial(searched, user_attrs={BASELINE_ATTR: i})
                 if i % 50 == 49:
                     study.set_user_attr(CREATING_ATTR, time.time())
+            study.set_user_attr(RUNGS_IN_EPOCHS_ATTR, True)
             study.set_user_attr(SHA_ATTR, spec.sha256)
             study.set_user_attr(SPEC_ATTR, spec.to_dict())
         except BaseException:
@@ -248,11 +262,13 @@ def open_study(
     # The seed depends on the worker id and on how many trials the study already holds: a worker
     # restarted with the same id (a container keeps its hostname; a user reruns the command) must
     # not replay its first life's random start-up samples. Still reproducible from the same state.
-    life = sum(count_states(storage, storage.get_study_id_from_name(name)).values())
+    study_id = storage.get_study_id_from_name(name)
+    life = sum(count_states(storage, study_id).values())
     offset = worker_id if life == 0 else zlib.crc32(f"{worker_id}/{life}".encode())
+    in_epochs = bool(storage.get_study_user_attrs(study_id).get(RUNGS_IN_EPOCHS_ATTR, False))
     study = optuna.load_study(
         study_name=name, storage=worker_cache(storage),
-        sampler=make_sampler(spec, worker_id=offset), pruner=make_pruner(spec),
+        sampler=make_sampler(spec, worker_id=offset), pruner=make_pruner(spec, rungs_in_epochs=in_epochs),
     )
     return study, spec
 

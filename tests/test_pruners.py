@@ -70,3 +70,22 @@ def test_step_based_pruners_are_optunas_own(kind: str) -> None:
     pruner = {"type": kind, "percentile": 25.0} if kind == "percentile" else {"type": kind}
     study = _study(pruner, max_epochs=4)
     assert type(study.pruner).__module__.startswith("optuna.")
+
+
+def test_studies_created_before_keep_optunas_rungs(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # A study that spans the upgrade must not compare rung values taken after 3 epochs with new
+    # ones taken after 2: only studies created with the marker count rungs in epochs.
+    from hpo.pruners import EpochSuccessiveHalvingPruner
+    from hpo.record import RUNGS_IN_EPOCHS_ATTR
+    from hpo.storage import open_storage
+    from hpo.study import create_study, open_study
+
+    raw = _raw(pruner={"type": "successive_halving", "min_resource": 2})
+    storage = open_storage(f"sqlite:///{tmp_path / 's.db'}")
+    create_study(storage, spec_from_dict(raw))
+    study_id = storage.get_study_id_from_name("s")
+    assert storage.get_study_user_attrs(study_id)[RUNGS_IN_EPOCHS_ATTR] is True
+    assert isinstance(open_study(storage, "s")[0].pruner, EpochSuccessiveHalvingPruner)
+
+    storage.set_study_user_attr(study_id, RUNGS_IN_EPOCHS_ATTR, False)  # read as absent: an older study
+    assert type(open_study(storage, "s")[0].pruner) is optuna.pruners.SuccessiveHalvingPruner
