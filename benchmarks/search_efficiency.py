@@ -41,6 +41,7 @@ written into the JSON under "settings" and "reductions".
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import statistics
@@ -48,7 +49,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
@@ -78,6 +79,12 @@ EXTRA: dict[str, dict[str, Any]] = {
     "default-es2": {"early_stopping": {"patience": 2}},
     "default-es3": {"early_stopping": {"patience": 3}},
     "default-es5": {"early_stopping": {"patience": 5}},
+    # The default with Optuna's own rung count (a trial judged at epoch index >= rung, i.e. one
+    # epoch later than the study file says): the A/B of hpo/pruners.py on the same seeds.
+    "default-optuna-rungs": {"rungs_in_epochs": False},
+    # The default where a tie at a rung's cut-off is pruned, not promoted (Optuna promotes every
+    # trial equal to the k-th best; quantised metrics such as 1/324 accuracy steps tie often).
+    "default-ties-pruned": {"ties_promoted": False},
 }
 ACCURACY_METRICS = ("val_accuracy", "val_acc", "val_binary_accuracy", "val_categorical_accuracy")
 FINISHED = ("COMPLETE", "PRUNED")
@@ -286,6 +293,46 @@ def run_one(db: Path, space: Path, budget_epochs: int, data: str | None, coordin
         log.close()
 
 
+def prepare_study(db: Path, space: Path, extra: dict[str, Any]) -> None:
+    """A condition with Optuna's own rung count: the study made as before hpo:rungs_in_epochs."""
+    if extra.get("rungs_in_epochs", True):
+        return
+    from hpo.record import RUNGS_IN_EPOCHS_ATTR
+    from hpo.space import load_spec
+    from hpo.storage import open_storage
+    from hpo.study import create_study
+
+    study, _ = create_study(open_storage(f"sqlite:///{db}"), load_spec(space))
+    study.set_user_attr(RUNGS_IN_EPOCHS_ATTR, False)
+
+
+@contextlib.contextmanager
+def promotion_rule(extra: dict[str, Any]) -> Iterator[None]:
+    """With ``ties_promoted: False``, successive halving (and Hyperband's brackets) promote a trial
+    only when fewer than k others at the rung are at least as good (Optuna: strictly better), so
+    a newcomer must beat, not equal, the trials already promoted. In-process conditions only."""
+    if extra.get("ties_promoted", True):
+        yield
+        return
+    from optuna.pruners import _successive_halving as sh
+    from optuna.study import StudyDirection
+
+    plain = sh._is_trial_promotable_to_next_rung
+
+    def strict(value: float, competing: list[float], reduction_factor: int, direction: Any) -> bool:
+        k = max(1, len(competing) // reduction_factor)
+        others = list(competing)
+        others.remove(value)  # competing holds this trial's own value too
+        sense = 1.0 if direction == StudyDirection.MAXIMIZE else -1.0
+        return sum(1 for v in others if sense * v >= sense * value) < k
+
+    setattr(sh, "_is_trial_promotable_to_next_rung", strict)  # noqa: B010 (a module's private)
+    try:
+        yield
+    finally:
+        setattr(sh, "_is_trial_promotable_to_next_rung", plain)  # noqa: B010
+
+
 def run_parallel(db: Path, space: Path, budget_epochs: int, data: str | None, workers: int,
                  stop_at: tuple[float, bool] | None = None) -> None:
     """``workers`` real worker processes (this script's --worker mode: run_worker) on one SQLite file."""
@@ -461,7 +508,9 @@ def run_task(task: str, args: argparse.Namespace, tmp: Path, conditions: list[st
             elif workers > 1:
                 run_parallel(db, space, budget, data, workers, stop_at)
             else:
-                run_one(db, space, budget, data, coordinate=cond == "coordinate", stop_at=stop_at)
+                prepare_study(db, space, EXTRA.get(cond, {}))
+                with promotion_rule(EXTRA.get(cond, {})):
+                    run_one(db, space, budget, data, coordinate=cond == "coordinate", stop_at=stop_at)
             run = read_run(db, budget)
             if cond == "tpe" and args.stop_at_target:
                 tol, _ = tolerance(raw["objective"]["metric"], run["final_best"], run)
@@ -513,6 +562,8 @@ def main() -> None:
     parser.add_argument("--parallel-conditions", default="tpe,default")
     parser.add_argument("--reason", default="", help="why the settings were reduced (recorded)")
     parser.add_argument("--out", default="search_efficiency")
+    parser.add_argument("--keep", metavar="DIR", help="a new folder for the run's studies, kept afterwards "
+                        "(default: a temporary folder, deleted)")
     parser.add_argument("--reuse", metavar="DIR", help="a copy of an interrupted run's temp folder: its finished "
                         "studies (TASK-CONDITION-SEED-wN/study.db) are read instead of run again")
     parser.add_argument("--stop-at-target", action="store_true",
@@ -588,8 +639,12 @@ def main() -> None:
         plot(results, RESULTS / f"{args.out}.png")
         return path
 
-    with tempfile.TemporaryDirectory(prefix="hpo-search-eff-") as name:
-        tmp = Path(name)
+    with contextlib.ExitStack() as stack:
+        if args.keep:  # the studies stay for optuna-dashboard or a later --reuse
+            tmp = Path(args.keep)
+            tmp.mkdir(parents=True)
+        else:
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="hpo-search-eff-")))
         os.environ.setdefault("HPO_CACHE_DIR", str(tmp / "cache"))
         base_trials, base_epochs = args.trials, args.max_epochs
         for task in filter(None, args.tasks.split(",")):  # --tasks "": the parallel run alone
