@@ -24,11 +24,26 @@ def machine() -> dict[str, Any]:
     return {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
+        **cpu_model(),
         "cpus": os.cpu_count(),
         "python": sys.version.split()[0],
         "versions": versions,
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+
+
+def cpu_model() -> dict[str, Any]:
+    """The CPU's name and vector extensions (Linux): TensorFlow's CPU kernels pick code paths by
+    them, so the same seed can train to different floats on another host with the same kernel."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            info = dict(line.split(":", 1) for line in f.read().split("\n\n")[0].splitlines() if ":" in line)
+    except OSError:
+        return {}
+    info = {k.strip(): v.strip() for k, v in info.items()}
+    flags = set(info.get("flags", "").split())
+    return {"cpu_model": info.get("model name"),
+            "cpu_vector": sorted(f for f in flags if f in ("avx2", "fma", "avx512f", "avx512_bf16", "amx_tile"))}
 
 
 def cpu_ticks() -> tuple[int, int]:
