@@ -3,13 +3,14 @@
 Optuna's SuccessiveHalvingPruner (like Ray's ASHA) promotes a trial at a rung when its value is at
 least the k-th best of the values recorded at that rung so far (k = n // reduction_factor, at least
 1). A metric that moves in steps (accuracy on 324 images: 1/324) ties often; this counts the
-promotions a strict rule (fewer than k *other* trials as good) would have pruned.
+promotions a strict rule (search_efficiency's ``promotable_strictly``, the rule of its
+``default-ties-pruned`` condition) would have pruned. Both rules are called, not restated.
 
     python benchmarks/search_efficiency.py ... --keep /tmp/keep
     python benchmarks/rung_ties.py /tmp/keep/digits-default-0-w1/study.db [--study digits] [--eta 3]
 
-Assumes one worker (trial order is the order the rungs were recorded), maximization, as in
-search_efficiency's serial runs.
+Assumes one worker (trial order is the order the rungs were recorded), as in search_efficiency's
+serial runs.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from __future__ import annotations
 import argparse
 
 import optuna
+from optuna.pruners._successive_halving import _is_trial_promotable_to_next_rung
+from search_efficiency import promotable_strictly
 
 
 def count_ties(storage: str, study_name: str, eta: int) -> tuple[int, int]:
@@ -28,11 +31,10 @@ def count_ties(storage: str, study_name: str, eta: int) -> tuple[int, int]:
         while f"completed_rung_{rung}" in trial.system_attrs:
             value = float(trial.system_attrs[f"completed_rung_{rung}"])
             seen = rungs.setdefault(rung, [])
-            seen.append(value)
-            k = max(1, len(seen) // eta)
-            if value >= sorted(seen, reverse=True)[k - 1]:
+            seen.append(value)  # Optuna's competing values hold the trial's own too
+            if _is_trial_promotable_to_next_rung(value, list(seen), eta, study.direction):  # it sorts in place
                 promotions += 1
-                ties += int(sum(v >= value for v in seen) - 1 >= k)  # k others as good: a strict rule prunes
+                ties += int(not promotable_strictly(value, list(seen), eta, study.direction))
             rung += 1
     return promotions, ties
 

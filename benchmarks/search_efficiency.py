@@ -306,6 +306,18 @@ def prepare_study(db: Path, space: Path, extra: dict[str, Any]) -> None:
     study.set_user_attr(RUNGS_IN_EPOCHS_ATTR, False)
 
 
+def promotable_strictly(value: float, competing: list[float], reduction_factor: int, direction: Any) -> bool:
+    """Optuna's ``_is_trial_promotable_to_next_rung`` without promoting ties: True when fewer than
+    k = max(1, n // reduction_factor) *other* trials at the rung are at least as good."""
+    from optuna.study import StudyDirection
+
+    k = max(1, len(competing) // reduction_factor)
+    others = list(competing)
+    others.remove(value)  # competing holds this trial's own value too
+    sense = 1.0 if direction == StudyDirection.MAXIMIZE else -1.0
+    return sum(1 for v in others if sense * v >= sense * value) < k
+
+
 @contextlib.contextmanager
 def promotion_rule(extra: dict[str, Any]) -> Iterator[None]:
     """With ``ties_promoted: False``, successive halving (and Hyperband's brackets) promote a trial
@@ -315,18 +327,9 @@ def promotion_rule(extra: dict[str, Any]) -> Iterator[None]:
         yield
         return
     from optuna.pruners import _successive_halving as sh
-    from optuna.study import StudyDirection
 
     plain = sh._is_trial_promotable_to_next_rung
-
-    def strict(value: float, competing: list[float], reduction_factor: int, direction: Any) -> bool:
-        k = max(1, len(competing) // reduction_factor)
-        others = list(competing)
-        others.remove(value)  # competing holds this trial's own value too
-        sense = 1.0 if direction == StudyDirection.MAXIMIZE else -1.0
-        return sum(1 for v in others if sense * v >= sense * value) < k
-
-    setattr(sh, "_is_trial_promotable_to_next_rung", strict)  # noqa: B010 (a module's private)
+    setattr(sh, "_is_trial_promotable_to_next_rung", promotable_strictly)  # noqa: B010 (a module's private)
     try:
         yield
     finally:
