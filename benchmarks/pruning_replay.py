@@ -125,12 +125,28 @@ def replay(name: str, study_file: dict[str, Any], setting: dict[str, Any], curve
     return out
 
 
+def within(value: float, target: float, tol: float, maximize: bool) -> bool:
+    # 1e-6: a value exactly one tolerance away (one validation sample) counts, despite float32.
+    return value >= target - tol - 1e-6 if maximize else value <= target + tol + 1e-6
+
+
+def rank_correlation(curves: list[list[float]], epoch: int) -> float:
+    """Spearman's rho between the trials' values after ``epoch`` epochs and their final best: how
+    well a rung there can tell the trials that end best (1: perfectly; the literature's fidelity
+    correlation)."""
+    from scipy.stats import spearmanr
+
+    early = [c[epoch - 1] for c in curves]
+    final = [max(c) for c in curves]
+    return float(spearmanr(early, final).statistic)
+
+
 def epochs_to(results: Sequence[tuple[int, float | None, bool]], target: float, tol: float, maximize: bool
               ) -> int | None:
     epochs = 0
     for trained, value, _ in results:
         epochs += trained
-        if value is not None and (value >= target - tol - 1e-6 if maximize else value <= target + tol + 1e-6):
+        if value is not None and within(value, target, tol, maximize):
             return epochs
     return None
 
@@ -139,6 +155,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("kept", nargs="+", help="kept no-pruning study folders (study.db and TASK.yaml inside)")
     parser.add_argument("--out", default="", help="record benchmarks/results/OUT.json")
+    parser.add_argument("--budget-trials", type=int, help="the comparison's budget in trials of max_epochs "
+                        "(default: the task's study file; search_efficiency's --task-trials)")
     args = parser.parse_args()
     import optuna
 
@@ -150,34 +168,64 @@ def main() -> None:
         if study_file.get("pruner", {}).get("type") != "none" or study_file.get("early_stopping"):
             sys.exit(f"{folder}: its study pruned or stopped early; give a no-pruning (tpe) study")
         name, curves = source_trials(folder / "study.db")
+        own = yaml.safe_load((ROOT / "search_spaces" / f"{name}.yaml").read_text())
         max_epochs = int(study_file["budget"]["max_epochs"])
-        run = read_run(folder / "study.db", budget_epochs=len(curves) * max_epochs)
+        # search_efficiency's budget: the task's trials x max_epochs, epochs trained; parallel workers
+        # overshoot it by a trial or three, which the live comparison does not count either.
+        budget = int(own["budget"]["trials"]) * max_epochs if args.budget_trials is None else (
+            args.budget_trials * max_epochs)
+        curves = curves[:budget // max_epochs]
+        run = read_run(folder / "study.db", budget_epochs=budget)
         target, maximize = run["final_best"], run["maximize"]
         tol, rule = tolerance(study_file["objective"]["metric"], target, run)
+
+        def hits(value: float, target: float = target, tol: float = tol, maximize: bool = maximize) -> bool:
+            return within(value, target, tol, maximize)
+
         source = [(len(c), max(c) if maximize else min(c), False) for c in curves]
         ref = epochs_to(source, target, tol, maximize)
         assert ref is not None
-        row: dict[str, Any] = {"folder": str(folder), "trials": len(curves), "target": target, "tolerance": tol,
-                               "tolerance_rule": rule, "reference_epochs": ref, "settings": {}}
         # Trials that reach the target on their own: pruning one of them costs the replay its hit.
-        row["winners"] = [i for i, (_, v, _) in enumerate(source)
-                          if v is not None and (v >= target - tol - 1e-6 if maximize else v <= target + tol + 1e-6)]
-        for label, setting in settings_grid(yaml.safe_load((ROOT / "search_spaces" / f"{name}.yaml")
-                                                           .read_text())).items():
+        winners = [i for i, (_, v, _) in enumerate(source) if v is not None and hits(v)]
+        # The floor no pruning or stopping rule can go below on this stream: every trial before the
+        # first winner stopped after one epoch, the winner at the first epoch within tolerance; and
+        # the same floor for rules that judge no earlier than epoch r (where ranks mean something).
+        winner_epochs = next(e + 1 for e, v in enumerate(curves[winners[0]]) if hits(v))
+        oracle = winners[0] + winner_epochs
+        oracle_at = {r: ref / (r * winners[0] + winner_epochs) for r in (1, 2, 3, 6) if r < max_epochs}
+        row: dict[str, Any] = {"folder": str(folder), "trials": len(curves), "target": target, "tolerance": tol,
+                               "tolerance_rule": rule, "reference_epochs": ref, "winners": winners,
+                               "oracle_epochs": oracle, "oracle_ratio": ref / oracle,
+                               "oracle_ratio_judged_at": oracle_at, "settings": {}}
+        sign = 1.0 if maximize else -1.0
+        row["rank_correlation"] = {e: rank_correlation([[sign * v for v in c] for c in curves], e)
+                                   for e in (1, 2, 3, 6) if e < max_epochs}
+        for label, setting in settings_grid(own).items():
             results = replay(name, study_file, setting, curves)
             hit = epochs_to(results, target, tol, maximize)
             row["settings"][label] = {
                 "setting": setting, "epochs_to_target": hit, "ratio": ref / hit if hit else None,
-                "epochs_all": sum(r[0] for r in results), "pruned": sum(r[2] for r in results),
-                "winners_kept": sum(1 for i in row["winners"] if not results[i][2]
-                                    and epochs_to([results[i]], target, tol, maximize) is not None),
+                "epochs_all": sum(r[0] for r in results), "pruned": sum(1 for r in results if r[2]),
+                "winners_kept": sum(1 for i in winners if (v := results[i][1]) is not None and hits(v)),
             }
         seeds.append(row)
         print(f"{folder}: {len(curves)} trials, target {target:.4f} ± {tol:.4f}, reached at epoch {ref}, "
-              f"winning trials {row['winners']}")
+              f"winning trials {winners}; oracle {oracle} epochs ({ref / oracle:.2f}x); rank correlation with "
+              "the final best after epoch " + ", ".join(f"{e}: {r:.2f}" for e, r in row["rank_correlation"].items())
+              + "; oracle ratio judging at epoch " + ", ".join(f"{e}: {r:.2f}x" for e, r in oracle_at.items()))
 
     labels = list(seeds[0]["settings"])
-    summary = {}
+    oracle_ratios = [s["oracle_ratio"] for s in seeds]
+    summary: dict[str, Any] = {"oracle": {"median_ratio": statistics.median(oracle_ratios), "per_seed": oracle_ratios}}
+    print(f"\noracle (every trial before the first winner cut after 1 epoch): median "
+          f"{statistics.median(oracle_ratios):.2f}x, per seed " + " ".join(f"{r:.2f}" for r in oracle_ratios))
+    for r in seeds[0]["oracle_ratio_judged_at"]:
+        at = [s["oracle_ratio_judged_at"][r] for s in seeds]
+        rho = [s["rank_correlation"][r] for s in seeds]
+        summary[f"oracle_judged_at_{r}"] = {"median_ratio": statistics.median(at), "per_seed": at}
+        summary[f"rank_correlation_{r}"] = {"median": statistics.median(rho), "per_seed": rho}
+        print(f"judged after epoch {r}: rank correlation with the final best, median {statistics.median(rho):.2f}; "
+              f"oracle ratio median {statistics.median(at):.2f}x")
     print(f"\n{'setting':<24} {'median ratio':>12} {'reached':>8} {'per seed (tpe epochs / setting epochs)':>40}")
     for label in labels:
         ratios = [s["settings"][label]["ratio"] or 0.0 for s in seeds]  # never: 0, below every ratio
@@ -190,6 +238,10 @@ def main() -> None:
             "source": "kept TPE-without-pruning studies; trials replayed in number order (the order TPE proposed them)",
             "ratio": "epochs the source needed to first reach its final best (within tolerance) / epochs the "
                      "setting needed on the same trials; never = 0 in the median",
+            "oracle": "every trial before the first winner stopped after 1 epoch, the winner at its first epoch "
+                      "within tolerance: the least any pruning or stopping rule could spend on the stream",
+            "oracle_ratio_judged_at": "the oracle, but cutting trials after r epochs instead of 1",
+            "rank_correlation": "Spearman's rho between the value after r epochs and the trial's final best",
             "winners_kept": "source trials that reach the target on their own and the setting neither pruned nor "
                             "stopped before they did",
         }})
