@@ -130,6 +130,17 @@ def within(value: float, target: float, tol: float, maximize: bool) -> bool:
     return value >= target - tol - 1e-6 if maximize else value <= target + tol + 1e-6
 
 
+def oracle_epochs(curves: list[list[float]], target: float, tol: float, maximize: bool, judged_at: int = 1) -> int:
+    """The least any pruning or stopping rule that judges no earlier than epoch ``judged_at`` could
+    spend on this stream before a trial reaches the target: every trial before the first winner
+    cut after ``judged_at`` epochs, the winner stopped at its first epoch within tolerance."""
+    for i, curve in enumerate(curves):
+        for epoch, value in enumerate(curve):
+            if within(value, target, tol, maximize):
+                return judged_at * i + epoch + 1
+    raise ValueError("no trial reaches the target")
+
+
 def rank_correlation(curves: list[list[float]], epoch: int) -> float:
     """Spearman's rho between the trials' values after ``epoch`` epochs and their final best: how
     well a rung there can tell the trials that end best (1: perfectly; the literature's fidelity
@@ -190,9 +201,9 @@ def main() -> None:
         # The floor no pruning or stopping rule can go below on this stream: every trial before the
         # first winner stopped after one epoch, the winner at the first epoch within tolerance; and
         # the same floor for rules that judge no earlier than epoch r (where ranks mean something).
-        winner_epochs = next(e + 1 for e, v in enumerate(curves[winners[0]]) if hits(v))
-        oracle = winners[0] + winner_epochs
-        oracle_at = {r: ref / (r * winners[0] + winner_epochs) for r in (1, 2, 3, 6) if r < max_epochs}
+        oracle = oracle_epochs(curves, target, tol, maximize)
+        oracle_at = {r: ref / oracle_epochs(curves, target, tol, maximize, judged_at=r)
+                     for r in (1, 2, 3, 6) if r < max_epochs}
         row: dict[str, Any] = {"folder": str(folder), "trials": len(curves), "target": target, "tolerance": tol,
                                "tolerance_rule": rule, "reference_epochs": ref, "winners": winners,
                                "oracle_epochs": oracle, "oracle_ratio": ref / oracle,

@@ -7,12 +7,13 @@ import sys
 from pathlib import Path
 
 import optuna
+import pytest
 import yaml
 
 from tests.test_study import _raw
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-from pruning_replay import epochs_to, replay  # noqa: E402
+from pruning_replay import epochs_to, oracle_epochs, rank_correlation, replay  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 
@@ -53,3 +54,20 @@ def test_minimized_metric_keeps_the_lowest_epoch() -> None:
     assert raw["objective"]["direction"] == "minimize"
     (only,) = replay("keypoints", raw, {"pruner": {"type": "none"}, "early_stopping": None}, [[3.0, 2.0, 2.5]])
     assert only == (3, 2.0, False)
+
+
+def test_oracle_cuts_every_trial_before_the_first_winner_at_the_judging_epoch() -> None:
+    curves = [[0.1, 0.2, 0.3], [0.4, 0.5, 0.6], [0.5, 0.9, 0.9], [0.95, 0.95, 0.95]]
+    assert oracle_epochs(curves, 0.9, 0.0, maximize=True) == 2 * 1 + 2  # trial 2 reaches 0.9 at its epoch 2
+    assert oracle_epochs(curves, 0.9, 0.0, maximize=True, judged_at=3) == 2 * 3 + 2
+    assert oracle_epochs(curves, 0.95, 0.06, maximize=True) == 2 + 2  # within tolerance counts
+    assert oracle_epochs([[3.0, 2.0]], 2.0, 0.0, maximize=False) == 2
+    with pytest.raises(ValueError):
+        oracle_epochs(curves, 0.99, 0.0, maximize=True)
+
+
+def test_rank_correlation_sees_early_ranks_that_do_and_do_not_hold() -> None:
+    holds = [[0.1, 0.5], [0.2, 0.6], [0.3, 0.7]]
+    swaps = [[0.3, 0.5], [0.2, 0.6], [0.1, 0.7]]
+    assert rank_correlation(holds, 1) == pytest.approx(1.0)
+    assert rank_correlation(swaps, 1) == pytest.approx(-1.0)
