@@ -36,9 +36,10 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from common import record  # noqa: E402
-from search_efficiency import EXTRA, read_run, tolerance  # noqa: E402
+from search_efficiency import EXTRA, read_run, tolerance, within  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
+JUDGED_AT = (1, 2, 3, 6)  # epochs at which the oracle and the rank correlation look
 
 
 def settings_grid(study_file: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -125,11 +126,6 @@ def replay(name: str, study_file: dict[str, Any], setting: dict[str, Any], curve
     return out
 
 
-def within(value: float, target: float, tol: float, maximize: bool) -> bool:
-    # 1e-6: a value exactly one tolerance away (one validation sample) counts, despite float32.
-    return value >= target - tol - 1e-6 if maximize else value <= target + tol + 1e-6
-
-
 def oracle_epochs(curves: list[list[float]], target: float, tol: float, maximize: bool, judged_at: int = 1) -> int:
     """The least any pruning or stopping rule that judges no earlier than epoch ``judged_at`` could
     spend on this stream before a trial reaches the target: every trial before the first winner
@@ -190,34 +186,32 @@ def main() -> None:
         target, maximize = run["final_best"], run["maximize"]
         tol, rule = tolerance(study_file["objective"]["metric"], target, run)
 
-        def hits(value: float, target: float = target, tol: float = tol, maximize: bool = maximize) -> bool:
-            return within(value, target, tol, maximize)
-
         source = [(len(c), max(c) if maximize else min(c), False) for c in curves]
         ref = epochs_to(source, target, tol, maximize)
         assert ref is not None
         # Trials that reach the target on their own: pruning one of them costs the replay its hit.
-        winners = [i for i, (_, v, _) in enumerate(source) if v is not None and hits(v)]
+        winners = [i for i, (_, v, _) in enumerate(source) if v is not None and within(v, target, tol, maximize)]
         # The floor no pruning or stopping rule can go below on this stream: every trial before the
         # first winner stopped after one epoch, the winner at the first epoch within tolerance; and
         # the same floor for rules that judge no earlier than epoch r (where ranks mean something).
         oracle = oracle_epochs(curves, target, tol, maximize)
         oracle_at = {r: ref / oracle_epochs(curves, target, tol, maximize, judged_at=r)
-                     for r in (1, 2, 3, 6) if r < max_epochs}
+                     for r in JUDGED_AT if r < max_epochs}
         row: dict[str, Any] = {"folder": str(folder), "trials": len(curves), "target": target, "tolerance": tol,
                                "tolerance_rule": rule, "reference_epochs": ref, "winners": winners,
                                "oracle_epochs": oracle, "oracle_ratio": ref / oracle,
                                "oracle_ratio_judged_at": oracle_at, "settings": {}}
         sign = 1.0 if maximize else -1.0
         row["rank_correlation"] = {e: rank_correlation([[sign * v for v in c] for c in curves], e)
-                                   for e in (1, 2, 3, 6) if e < max_epochs}
+                                   for e in JUDGED_AT if e < max_epochs}
         for label, setting in settings_grid(own).items():
             results = replay(name, study_file, setting, curves)
             hit = epochs_to(results, target, tol, maximize)
             row["settings"][label] = {
                 "setting": setting, "epochs_to_target": hit, "ratio": ref / hit if hit else None,
                 "epochs_all": sum(r[0] for r in results), "pruned": sum(1 for r in results if r[2]),
-                "winners_kept": sum(1 for i in winners if (v := results[i][1]) is not None and hits(v)),
+                "winners_kept": sum(1 for i in winners if (v := results[i][1]) is not None
+                                    and within(v, target, tol, maximize)),
             }
         seeds.append(row)
         print(f"{folder}: {len(curves)} trials, target {target:.4f} ± {tol:.4f}, reached at epoch {ref}, "

@@ -386,10 +386,15 @@ def read_run(db: Path, budget_epochs: int) -> dict[str, Any]:
             "val_rows": study.user_attrs.get("hpo:data", {}).get("splits", {}).get("validation", {}).get("rows")}
 
 
+def within(value: float, target: float, tol: float, maximize: bool) -> bool:
+    """Whether ``value`` is within ``tol`` of ``target`` or better."""
+    # 1e-6: a value exactly one tolerance away (one validation sample) counts, despite float32.
+    return value >= target - tol - 1e-6 if maximize else value <= target + tol + 1e-6
+
+
 def first_reach(curve: list[list[Any]], target: float, tol: float, maximize: bool) -> tuple[int, float] | None:
     for epochs, wall, best in curve:
-        # 1e-6: a value exactly one tolerance away (one validation sample) counts, despite float32.
-        if best is not None and (best >= target - tol - 1e-6 if maximize else best <= target + tol + 1e-6):
+        if best is not None and within(best, target, tol, maximize):
             return int(epochs), float(wall)
     return None
 
