@@ -523,7 +523,7 @@ def run_task(task: str, args: argparse.Namespace, tmp: Path, conditions: list[st
             if cond == "tpe" and args.stop_at_target:
                 tol, _ = tolerance(raw["objective"]["metric"], run["final_best"], run)
                 sense = 1.0 if run["maximize"] else -1.0
-                # 1e-6 as in first_reach: a value exactly one tolerance away counts despite float32.
+                # 1e-6 as in within(): a value exactly one tolerance away counts despite float32.
                 stop_at = (run["final_best"] - sense * (tol + 1e-6), run["maximize"])
             run["stopped_at_target"] = stop_at is not None and cond != "tpe"
             run["wall_s_total"] = round(time.perf_counter() - started, 1)
