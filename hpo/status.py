@@ -40,8 +40,11 @@ def study_summary(storage: optuna.storages.BaseStorage, name: str) -> dict[str, 
     summary["changes"] = attrs.get(CHANGES_ATTR, [])
     summary["trivial_baseline"] = trivial_baseline(attrs)
     summary["running"] = running_trials(storage, study_id)
+    # Workers, not trials: a worker runs one trial at a time. With none alive the estimate is one
+    # worker's pace, and the line says so rather than claiming a worker that is not there.
+    summary["live_workers"] = len({r["worker"] for r in summary["running"] if r["alive"]})
     summary["eta_s"] = eta_seconds(storage, study_id, spec.trials - summary["finished"],
-                                   max(1, len({r["worker"] for r in summary["running"] if r["alive"]})))
+                                   max(1, summary["live_workers"]))
     return summary
 
 
@@ -163,8 +166,11 @@ def format_summary(s: dict[str, Any]) -> str:
         lines.append(f"  running: trial {r['trial']} on {r['worker']}, {epoch}{value}, {beat}{state}")
     eta = s.get("eta_s")
     if eta is not None and s["finished"] < s["budget"]:
-        lines.append(f"  time left: ~{_duration(eta)} ({s['budget'] - s['finished']} trials, "
-                     f"{max(1, sum(r['alive'] for r in s.get('running', [])))} live workers)")
+        live = s.get("live_workers", 0)
+        pace = (f"{live} live worker{'s' if live != 1 else ''}" if live
+                else "at one worker's pace; no worker running now")
+        left = s["budget"] - s["finished"]
+        lines.append(f"  time left: ~{_duration(eta)} ({left} trial{'s' if left != 1 else ''}, {pace})")
     return "\n".join(lines)
 
 

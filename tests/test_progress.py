@@ -87,6 +87,7 @@ def test_status_shows_live_workers_their_epoch_and_time_left(tmp_path: Path, sto
         assert 0 <= running["heartbeat_age_s"] < 30
         text = run_hpo("status", "--study", "tiny", "--storage", storage_url, cwd=tmp_path).stdout
         assert "running: trial 0 on " in text and "heartbeat" in text
+        assert summary["live_workers"] == 1
     finally:
         worker.send_signal(signal.SIGINT)
         worker.wait(60)
@@ -161,6 +162,9 @@ def test_status_prints_params_as_suggested_and_the_trivial_baseline(tmp_path: Pa
                                            "split": "validation"}
     text = format_summary(summary)
     assert '"dropout": 0.35,' in text and "0.35000000000000003" not in text
+    # No worker runs: the estimate is one worker's pace, and the line does not claim a live one.
+    assert summary["live_workers"] == 0
+    assert "(1 trial, at one worker's pace; no worker running now)" in text
     assert ("  trivial baseline: val_loss=3.294 (training mean, validation split); the best value (3.457) does "
             "not beat the trivial predictor (training mean, 3.294)") in text.splitlines()
     [shown] = json.loads(run_hpo("status", "--study", "tiny", "--storage", f"sqlite:///{tmp_path / 's.db'}",
