@@ -154,7 +154,7 @@ def train_final(
         shown = ", ".join(f"{s[spec.metric]:.4g}" for s in scores if spec.metric in s)
         log(f"{spec.metric} on the validation split: {shown} (study: {config.get('value')})")
     log(f"saved {out} ({what}, {how}{', flip TTA' if tta == 'flip' else ''}); curves in "
-        f"{history_path(out).name} and {curve_path(out).name}; score it with `hpo evaluate --model {out}`")
+        f"{history_path(out)} and {curve_path(out)}; score it with `hpo evaluate --model {out}`")
     return meta
 
 

@@ -52,6 +52,8 @@ def test_export_train_evaluate_a_classifier(tmp_path: Path) -> None:
                    cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "val_accuracy on the validation split: " in proc.stdout
+    # Where the curves are, as a path to open, not a bare name to look for.
+    assert f"curves in {tmp_path / 'final.history.csv'} and {tmp_path / 'final.curve.png'}" in proc.stdout
     # Plain lines in a log (not a terminal): one per epoch, with the metric and the time left.
     epochs = [line for line in proc.stderr.splitlines() if line.startswith("epoch ")]
     assert [line.split()[1] for line in epochs] == ["1/2", "2/2"]
