@@ -199,7 +199,7 @@ def open_storage(
                 time.sleep(0.2 * (attempt + 1))
                 continue
             # RuntimeError: optuna refuses a schema written by another optuna version.
-            raise StorageError(f"cannot open storage {redact(url)}: {_first_line(e)}") from e
+            raise StorageError(f"cannot open storage {redact(url)}: {_first_line(e)}{_what_to_do(url, e)}") from e
     raise AssertionError("unreachable")
 
 
@@ -321,7 +321,7 @@ def _require_study_database(url: str, path: Path | None) -> None:
     except (sqlalchemy.exc.SQLAlchemyError, OSError) as e:
         if getattr(getattr(e, "orig", None), "sqlite_errorname", "") in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
             raise refuse("not a SQLite file") from e
-        raise StorageError(f"cannot open storage {redact(url)}: {_first_line(e)}") from e
+        raise StorageError(f"cannot open storage {redact(url)}: {_first_line(e)}{_what_to_do(url, e)}") from e
     finally:
         engine.dispose()
     if missing:
@@ -506,6 +506,15 @@ def _env_int(name: str, default: int, minimum: int = 1) -> int:
     if value < minimum:
         raise ConfigError(f"${name}: must be >= {minimum}, got {value}")
     return value
+
+
+def _what_to_do(url: str, e: BaseException) -> str:
+    """A database server that did not answer: say what to check (a SQLite file's errors say it)."""
+    import sqlalchemy
+
+    if isinstance(e, sqlalchemy.exc.OperationalError) and not url.startswith("sqlite"):
+        return "; check that the server is up and the URL (--storage, or $HPO_STORAGE) is right"
+    return ""
 
 
 def _first_line(e: BaseException) -> str:

@@ -105,6 +105,8 @@ def test_unreachable_database_is_one_line_and_hides_the_password(tmp_path: Path)
         proc = run_hpo(*args, "--storage", url, cwd=tmp_path)
         _one_line_error(proc, "cannot open storage postgresql+psycopg://hpo:***@127.0.0.1:1/studies", code=1)
         assert "s3cret" not in proc.stderr + proc.stdout
+        assert proc.stderr.rstrip().endswith("check that the server is up and the URL (--storage, or $HPO_STORAGE) "
+                                             "is right")
 
 
 def test_read_only_commands_do_not_create_a_database(tmp_path: Path) -> None:
