@@ -70,6 +70,8 @@ EXTRA: dict[str, dict[str, Any]] = {
     "hyperband-min1": {"pruner": {"type": "hyperband", "min_resource": 1, "reduction_factor": 3}},
     "median-w2": {"pruner": {"type": "median", "n_startup_trials": 3, "n_warmup_steps": 2}},
     "mv-default": {"sampler": {"multivariate": True}},
+    # TPE's model from the 5th trial instead of the file's 9th (the baseline and 3 random ones first).
+    "default-startup4": {"sampler": {"n_startup_trials": 4}},
     "mv-sh-min1-rf3": {"sampler": {"multivariate": True},
                        "pruner": {"type": "successive_halving", "min_resource": 1, "reduction_factor": 3}},
     # Early stopping: dropped from (where the study file has it), or added to, the default, and
