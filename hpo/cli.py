@@ -385,7 +385,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                 and (args.timeout is None or elapsed < args.timeout)):
             _reexec_worker(args, report.ran, ran, elapsed)
         if not args.quiet:
-            print(f"worker done: ran {ran} trials; study {args.study!r}: "
+            print(f"worker done: ran {ran} trial{'s' if ran != 1 else ''}; study {args.study!r}: "
                   + ", ".join(f"{n} {s.lower()}" for s, n in sorted(report.states.items()))
                   + ("; budget reached" if report.budget_reached else ""))
         return 0

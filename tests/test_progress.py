@@ -53,6 +53,7 @@ def test_plain_lines_when_not_a_terminal_and_nothing_when_quiet(tmp_path: Path) 
     assert plain.returncode == 0
     lines = [line for line in plain.stderr.splitlines() if line.startswith("trial ")]
     assert len(lines) == 1 and "\x1b[" not in plain.stderr
+    assert "worker done: ran 1 trial; study 'tiny': 1 complete" in plain.stdout
     quiet = run_hpo("worker", "--study", "tiny", "--storage", url, "--quiet", cwd=tmp_path)
     assert quiet.returncode == 0
     assert quiet.stdout == "" and quiet.stderr == ""
