@@ -18,6 +18,7 @@ from typing import NoReturn
 
 from hpo import __version__
 from hpo.errors import ConfigError, HpoError, Interrupted, StorageError
+from hpo.fmt import count
 
 # What one printed message line may hold: a hostile file's huge key or value is cut, not echoed.
 MAX_LINE = 400
@@ -385,7 +386,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                 and (args.timeout is None or elapsed < args.timeout)):
             _reexec_worker(args, report.ran, ran, elapsed)
         if not args.quiet:
-            print(f"worker done: ran {ran} trial{'s' if ran != 1 else ''}; study {args.study!r}: "
+            print(f"worker done: ran {count(ran, 'trial')}; study {args.study!r}: "
                   + ", ".join(f"{n} {s.lower()}" for s, n in sorted(report.states.items()))
                   + ("; budget reached" if report.budget_reached else ""))
         return 0

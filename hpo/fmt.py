@@ -15,6 +15,11 @@ from typing import Any
 SIGNIFICANT = 12  # binary noise sits past the 15th digit; 12 keeps every value a person typed or a step made
 
 
+def count(n: int, noun: str) -> str:
+    """``1 trial``, ``3 trials``: a count with its noun in the right number."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def short_float(value: float) -> float:
     """``0.1 + 0.25`` -> ``0.35``: the float as it was meant, without binary noise."""
     return float(f"{value:.{SIGNIFICANT}g}") if math.isfinite(value) else value

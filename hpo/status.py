@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from hpo.fmt import clean_params, params_json, trivial_verdict
+from hpo.fmt import clean_params, count, params_json, trivial_verdict
 from hpo.record import CHANGES_ATTR, trivial_baseline
 from hpo.storage import count_states
 from hpo.study import pinned_spec
@@ -167,10 +167,8 @@ def format_summary(s: dict[str, Any]) -> str:
     eta = s.get("eta_s")
     if eta is not None and s["finished"] < s["budget"]:
         live = s.get("live_workers", 0)
-        pace = (f"{live} live worker{'s' if live != 1 else ''}" if live
-                else "at one worker's pace; no worker running now")
-        left = s["budget"] - s["finished"]
-        lines.append(f"  time left: ~{_duration(eta)} ({left} trial{'s' if left != 1 else ''}, {pace})")
+        pace = count(live, "live worker") if live else "at one worker's pace; no worker running now"
+        lines.append(f"  time left: ~{_duration(eta)} ({count(s['budget'] - s['finished'], 'trial')}, {pace})")
     return "\n".join(lines)
 
 

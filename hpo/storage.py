@@ -199,7 +199,7 @@ def open_storage(
                 time.sleep(0.2 * (attempt + 1))
                 continue
             # RuntimeError: optuna refuses a schema written by another optuna version.
-            raise StorageError(f"cannot open storage {redact(url)}: {_first_line(e)}{_what_to_do(url, e)}") from e
+            raise _cannot_open(url, e) from e
     raise AssertionError("unreachable")
 
 
@@ -321,7 +321,7 @@ def _require_study_database(url: str, path: Path | None) -> None:
     except (sqlalchemy.exc.SQLAlchemyError, OSError) as e:
         if getattr(getattr(e, "orig", None), "sqlite_errorname", "") in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
             raise refuse("not a SQLite file") from e
-        raise StorageError(f"cannot open storage {redact(url)}: {_first_line(e)}{_what_to_do(url, e)}") from e
+        raise _cannot_open(url, e) from e
     finally:
         engine.dispose()
     if missing:
@@ -508,13 +508,14 @@ def _env_int(name: str, default: int, minimum: int = 1) -> int:
     return value
 
 
-def _what_to_do(url: str, e: BaseException) -> str:
-    """A database server that did not answer: say what to check (a SQLite file's errors say it)."""
+def _cannot_open(url: str, e: BaseException) -> StorageError:
+    """The driver's first line, the password hidden; for a database server that did not answer,
+    what to check (a SQLite file's own errors already say it)."""
     import sqlalchemy
 
-    if isinstance(e, sqlalchemy.exc.OperationalError) and not url.startswith("sqlite"):
-        return "; check that the server is up and the URL (--storage, or $HPO_STORAGE) is right"
-    return ""
+    hint = ("; check that the server is up and the URL (--storage, or $HPO_STORAGE) is right"
+            if isinstance(e, sqlalchemy.exc.OperationalError) and not url.startswith("sqlite") else "")
+    return StorageError(f"cannot open storage {redact(url)}: {_first_line(e)}{hint}")
 
 
 def _first_line(e: BaseException) -> str:
