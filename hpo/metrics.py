@@ -12,7 +12,8 @@ is one weight per example, shaped ``(batch,)``, ``(batch, 1)`` or a scalar.
 
 Agreement with scikit-learn (checked in ``tests/test_metrics.py``):
 
-* :class:`MacroPrecision`, :class:`MacroRecall` and :class:`MacroF1` over everything seen
+* :class:`MacroPrecision`, :class:`MacroRecall` and :class:`MacroF1` (and the same entries of
+  :class:`ClassificationScores`, the one hpo compiles) over everything seen
   since the last reset equal ``precision_score`` / ``recall_score`` / ``f1_score`` with
   ``average="macro", zero_division=0, labels=range(K)``. A 0/0 per-class ratio is 0: a class
   never predicted has precision 0, a class absent from ``y_true`` has recall 0, and a class
@@ -41,6 +42,7 @@ import keras
 from keras import ops
 
 __all__ = [
+    "ClassificationScores",
     "ConfusionMatrixMetric",
     "MacroF1",
     "MacroPrecision",
@@ -65,6 +67,19 @@ def _one_hot_labels(y_true: Any, num_classes: int) -> Any:
 def _example_weights(sample_weight: Any) -> Any:
     """One float32 weight per example as a flat vector (a scalar becomes shape ``(1,)``)."""
     return ops.reshape(ops.cast(sample_weight, "float32"), (-1,))
+
+
+def _macro_precision(tp: Any, predicted: Any) -> Any:
+    return ops.mean(ops.divide_no_nan(tp, predicted))
+
+
+def _macro_recall(tp: Any, actual: Any) -> Any:
+    return ops.mean(ops.divide_no_nan(tp, actual))
+
+
+def _macro_f1(tp: Any, predicted: Any, actual: Any) -> Any:
+    # Per class 2 TP / (2 TP + FP + FN), as scikit-learn; not the F1 of the macro precision and recall.
+    return ops.mean(ops.divide_no_nan(2.0 * tp, predicted + actual))
 
 
 @keras.saving.register_keras_serializable(package="hpo")
@@ -118,7 +133,7 @@ class MacroPrecision(ConfusionMatrixMetric):
 
     def result(self) -> Any:
         tp, predicted, _ = self._per_class()
-        return ops.mean(ops.divide_no_nan(tp, predicted))
+        return _macro_precision(tp, predicted)
 
 
 @keras.saving.register_keras_serializable(package="hpo")
@@ -130,7 +145,7 @@ class MacroRecall(ConfusionMatrixMetric):
 
     def result(self) -> Any:
         tp, _, actual = self._per_class()
-        return ops.mean(ops.divide_no_nan(tp, actual))
+        return _macro_recall(tp, actual)
 
 
 @keras.saving.register_keras_serializable(package="hpo")
@@ -142,7 +157,32 @@ class MacroF1(ConfusionMatrixMetric):
 
     def result(self) -> Any:
         tp, predicted, actual = self._per_class()
-        return ops.mean(ops.divide_no_nan(2.0 * tp, predicted + actual))
+        return _macro_f1(tp, predicted, actual)
+
+
+@keras.saving.register_keras_serializable(package="hpo")
+class ClassificationScores(ConfusionMatrixMetric):
+    """Accuracy, macro F1, macro precision and macro recall from one confusion matrix.
+
+    ``result()`` is a dict; Keras logs each entry under its own name (``f1``, ``val_f1``, ...).
+    One metric instead of four because a small model's training step is mostly its metrics'
+    ops: four metrics update four states, and Keras computes every metric's result after every
+    batch (``benchmarks/metrics_overhead.py``). Accuracy is the confusion matrix's trace over its
+    sum, which is ``SparseCategoricalAccuracy`` for labels in ``[0, K)`` (the data loaders
+    guarantee that); a label outside that range counts in neither.
+    """
+
+    def __init__(self, num_classes: int, name: str = "classification_scores", dtype: Any = None) -> None:
+        super().__init__(num_classes, name=name, dtype=dtype)
+
+    def result(self) -> Any:
+        tp, predicted, actual = self._per_class()
+        return {
+            "accuracy": ops.divide_no_nan(ops.sum(tp), ops.sum(actual)),
+            "f1": _macro_f1(tp, predicted, actual),
+            "precision": _macro_precision(tp, predicted),
+            "recall": _macro_recall(tp, actual),
+        }
 
 
 @keras.saving.register_keras_serializable(package="hpo")
@@ -189,15 +229,11 @@ class SparseAUC(keras.metrics.AUC):
                 "num_thresholds": self.num_thresholds}
 
 
-def classification_metrics(num_classes: int) -> list[keras.metrics.Metric]:
-    """Metrics for sparse-label softmax classifiers, logged as accuracy, auc, f1, precision, recall (and val_*)."""
-    return [
-        keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
-        SparseAUC(num_classes),
-        MacroF1(num_classes),
-        MacroPrecision(num_classes),
-        MacroRecall(num_classes),
-    ]
+def classification_metrics(num_classes: int, auc: bool = False) -> list[keras.metrics.Metric]:
+    """Metrics for sparse-label softmax classifiers, logged as accuracy, f1, precision, recall and,
+    with ``auc``, auc (and val_* of each). AUC keeps 200 thresholds per class and updates them every
+    batch, so hpo asks for it only when a study optimises it."""
+    return [ClassificationScores(num_classes)] + ([SparseAUC(num_classes)] if auc else [])
 
 
 def regression_metrics() -> list[keras.metrics.Metric]:

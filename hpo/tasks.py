@@ -134,8 +134,7 @@ class Classification(Task):
         return "sparse_categorical_crossentropy"
 
     def metrics(self, n_outputs: int, image_width: int, objectives: tuple[str, ...] = ()) -> list[Any]:
-        # AUC (200 thresholds per class, every batch) only when the study optimises it.
-        return [m for m in classification_metrics(n_outputs) if m.name != "auc" or "val_auc" in objectives]
+        return classification_metrics(n_outputs, auc="val_auc" in objectives)
 
     def targets(self, y: np.ndarray, image_width: int) -> np.ndarray:
         return y

@@ -13,9 +13,10 @@ from typing import Any
 import keras
 import numpy as np
 import pytest
-from sklearn.metrics import confusion_matrix, f1_score, precision_score, recall_score, roc_auc_score
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_score, recall_score, roc_auc_score
 
 from hpo.metrics import (
+    ClassificationScores,
     ConfusionMatrixMetric,
     MacroF1,
     MacroPrecision,
@@ -63,6 +64,7 @@ def sklearn_reference(y: np.ndarray, p: np.ndarray, k: int, weights: np.ndarray 
     # ROC AUC per class, one-vs-rest, averaged over the classes for which it is defined.
     aucs = [roc_auc_score(y == c, p[:, c], sample_weight=weights) for c in labels if 0 < (y == c).sum() < len(y)]
     return {
+        "accuracy": float(accuracy_score(y, pred, sample_weight=weights)),
         "f1": float(f1_score(y, pred, **common)),
         "precision": float(precision_score(y, pred, **common)),
         "recall": float(recall_score(y, pred, **common)),
@@ -72,16 +74,26 @@ def sklearn_reference(y: np.ndarray, p: np.ndarray, k: int, weights: np.ndarray 
 
 def streamed(k: int, y: Any, p: np.ndarray, weights: np.ndarray | None = None,
              sizes: tuple[int, ...] = SIZES) -> dict[str, float]:
-    """Each metric's result after feeding (y, p) in batches of the given sizes."""
+    """Each metric's result after feeding (y, p) in batches of the given sizes; ClassificationScores'
+    entries as ``scores.NAME``."""
     metrics: list[keras.metrics.Metric] = [MacroF1(k), MacroPrecision(k), MacroRecall(k), SparseAUC(k)]
+    scores = ClassificationScores(k)
     start = 0
     for size in sizes:
         rows = slice(start, start + size)
-        for metric in metrics:
+        for metric in [*metrics, scores]:
             metric.update_state(y[rows], p[rows], None if weights is None else weights[rows])
         start += size
     assert start == len(p)
-    return {m.name: float(keras.ops.convert_to_numpy(m.result())) for m in metrics}
+    return {**{m.name: float(keras.ops.convert_to_numpy(m.result())) for m in metrics},
+            **{f"scores.{name}": float(keras.ops.convert_to_numpy(v)) for name, v in scores.result().items()}}
+
+
+CONFUSION_SCORES = ("f1", "precision", "recall", "scores.accuracy", "scores.f1", "scores.precision", "scores.recall")
+
+
+def reference_name(name: str) -> str:
+    return name.removeprefix("scores.")
 
 
 def check_against_sklearn() -> int:
@@ -90,8 +102,8 @@ def check_against_sklearn() -> int:
         k = case[1]
         y, p = make_case(*case)
         got, want = streamed(k, y, p), sklearn_reference(y, p, k)
-        for name in ("f1", "precision", "recall"):
-            assert abs(got[name] - want[name]) < 1e-5, (case, name, got, want)
+        for name in CONFUSION_SCORES:
+            assert abs(got[name] - want[reference_name(name)]) < 1e-5, (case, name, got, want)
         assert abs(got["auc"] - want["auc"]) < AUC_TOLERANCE, (case, got, want)
     return len(CASES)
 
@@ -105,9 +117,8 @@ def test_streamed_metrics_match_sklearn(case: tuple[int, int, int | None, int | 
     if absent is not None:
         assert absent not in y
     got, want = streamed(k, y, p), sklearn_reference(y, p, k)
-    assert got["f1"] == pytest.approx(want["f1"], abs=1e-5)
-    assert got["precision"] == pytest.approx(want["precision"], abs=1e-5)
-    assert got["recall"] == pytest.approx(want["recall"], abs=1e-5)
+    for name in CONFUSION_SCORES:
+        assert got[name] == pytest.approx(want[reference_name(name)], abs=1e-5), name
     assert got["auc"] == pytest.approx(want["auc"], abs=AUC_TOLERANCE)
     assert want["auc"] > 0.7  # the data is informative, so the AUC comparison means something
 
@@ -123,9 +134,9 @@ def test_sample_weights_match_sklearn() -> None:
     weights = np.random.default_rng(12).uniform(0.0, 3.0, size=len(y)).astype(np.float32)
     got, want = streamed(5, y, p, weights), sklearn_reference(y, p, 5, weights)
     unweighted = streamed(5, y, p)
-    for name in ("f1", "precision", "recall"):
-        assert got[name] == pytest.approx(want[name], abs=1e-5)
-        assert got[name] != pytest.approx(unweighted[name], abs=1e-4)  # the weights did change something
+    for name in CONFUSION_SCORES:
+        assert got[name] == pytest.approx(want[reference_name(name)], abs=1e-5), name
+        assert got[name] != pytest.approx(unweighted[name], abs=1e-4), name  # the weights did change something
     assert got["auc"] == pytest.approx(want["auc"], abs=AUC_TOLERANCE)
 
 
@@ -137,7 +148,9 @@ def test_absent_and_never_predicted_classes_score_zero_like_sklearn_with_labels(
     assert got["precision"] == pytest.approx((1 + 2 / 3 + 0) / 3)
     assert got["recall"] == pytest.approx((1 / 2 + 1 + 0) / 3)
     assert got["f1"] == pytest.approx((2 / 3 + 4 / 5 + 0) / 3)
-    assert got == pytest.approx({**sklearn_reference(y, p, 3), "auc": got["auc"]})
+    want = sklearn_reference(y, p, 3)
+    for name in CONFUSION_SCORES:
+        assert got[name] == pytest.approx(want[reference_name(name)]), name
     # Class 2 has no positive, so its AUC is undefined and left out of the mean; classes 0 and 1 have AUC 3/4.
     assert got["auc"] == pytest.approx(0.75, abs=AUC_TOLERANCE)
     plain = keras.metrics.AUC(multi_label=True, num_labels=3)
@@ -148,6 +161,8 @@ def test_absent_and_never_predicted_classes_score_zero_like_sklearn_with_labels(
 def test_nothing_seen_gives_zero() -> None:
     for metric in (MacroF1(4), MacroPrecision(4), MacroRecall(4), SparseAUC(4)):
         assert float(metric.result()) == 0.0
+    assert {k: float(v) for k, v in ClassificationScores(4).result().items()} == {
+        "accuracy": 0.0, "f1": 0.0, "precision": 0.0, "recall": 0.0}
 
 
 def test_confusion_matrix_matches_sklearn() -> None:
@@ -189,13 +204,20 @@ def test_reset_state_forgets_everything() -> None:
         metric.reset_state()
         assert np.all(keras.ops.convert_to_numpy(metric.result()) == 0)
         metric.update_state(y[:60], p[:60])
+    scores = ClassificationScores(5)
+    scores.update_state(y, p)
+    scores.reset_state()
+    assert all(float(v) == 0 for v in scores.result().values())
+    scores.update_state(y[:60], p[:60])
     fresh = streamed(5, y[:60], p[:60], sizes=(60,))
-    assert {m.name: float(m.result()) for m in metrics[1:]} == pytest.approx(fresh)
+    got = {m.name: float(m.result()) for m in metrics[1:]}
+    got.update({f"scores.{k}": float(v) for k, v in scores.result().items()})
+    assert got == pytest.approx(fresh)
 
 
 def test_configs_round_trip() -> None:
     for metric in (ConfusionMatrixMetric(4), MacroF1(4, name="val_macro_f1"), MacroPrecision(6), MacroRecall(3),
-                   SparseAUC(5, name="roc", num_thresholds=50)):
+                   SparseAUC(5, name="roc", num_thresholds=50), ClassificationScores(7)):
         config = metric.get_config()
         clone = type(metric).from_config(config)
         assert clone.get_config() == config
@@ -208,9 +230,8 @@ def test_configs_round_trip() -> None:
 
 
 def test_metric_lists() -> None:
-    names = [m.name for m in classification_metrics(3)]
-    assert names == ["accuracy", "auc", "f1", "precision", "recall"]
-    assert isinstance(classification_metrics(3)[0], keras.metrics.SparseCategoricalAccuracy)
+    assert [type(m) for m in classification_metrics(3)] == [ClassificationScores]
+    assert [type(m) for m in classification_metrics(3, auc=True)] == [ClassificationScores, SparseAUC]
     (rmse,) = regression_metrics()
     assert rmse.name == "rmse"
     rmse.update_state(np.array([[0.0], [0.0]]), np.array([[3.0], [4.0]]))
@@ -221,7 +242,8 @@ def _tiny_classifier() -> keras.Model:
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, activation="relu"),
                               keras.layers.Dense(3, activation="softmax")])
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=classification_metrics(3))
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+                  metrics=classification_metrics(3, auc=True))
     return model
 
 
@@ -260,7 +282,7 @@ def test_saved_model_reloads_with_its_metrics(tmp_path: Path) -> None:
     assert set(after) == {"loss", "accuracy", "auc", "f1", "precision", "recall"}
     assert after == pytest.approx(before, abs=1e-6)
     kinds = {type(m).__name__ for group in reloaded.metrics for m in getattr(group, "metrics", [group])}
-    assert {"SparseAUC", "MacroF1", "MacroPrecision", "MacroRecall"} <= kinds
+    assert {"SparseAUC", "ClassificationScores"} <= kinds
 
 
 @pytest.mark.parametrize("backend", ["jax"])  # torch passes too, but its import alone takes ~8 s
