@@ -293,6 +293,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         restore()
 
 
+def _check_out(out: str, inputs: dict[str, list[str]], *, folder: bool = False) -> None:
+    """Refuse, before any work, an --out that is one of the command's own inputs (writing it
+    would destroy the input) or that cannot be written (found out after training, it would
+    waste the training)."""
+    from hpo.files import same_file, writable_problem
+
+    for flag, paths in inputs.items():
+        for path in paths:
+            if same_file(out, path):
+                raise ConfigError(f"--out: {out} is the {flag} file; give the output its own name")
+    problem = writable_problem(out, folder=folder)
+    if problem:
+        raise ConfigError(f"--out: {problem}; give a path you can write")
+
+
 def _interrupted() -> tuple[type[BaseException], ...]:
     return (KeyboardInterrupt,)  # a second Ctrl-C (hpo.signals), or one outside a worker
 
@@ -305,16 +320,23 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "train":
         from hpo.train import train_final
 
+        _check_out(args.out, {"--config": [args.config]})
+
         train_final(Path(args.config), Path(args.out), data_path=args.data, epochs=args.epochs,
                     refit=args.refit, top=args.top, tta=args.tta)
         return 0
     if args.command == "evaluate":
         from hpo.evaluate import evaluate
 
+        _check_out(args.out, {"--model": [args.model]}, folder=True)
+
         evaluate(Path(args.model), Path(args.out), data_path=args.data)
         return 0
     if args.command == "predict":
         from hpo.predict import predict
+
+        _check_out(args.out, {"--model": [args.model], "--input": args.input,
+                              "--kaggle-lookup": [args.kaggle_lookup] if args.kaggle_lookup else []})
 
         predict(Path(args.model), [Path(p) for p in args.input], Path(args.out),
                 kaggle_lookup=Path(args.kaggle_lookup) if args.kaggle_lookup else None)
@@ -539,8 +561,7 @@ def _synth(args: argparse.Namespace) -> int:
     if args.format == "lookup":
         if args.test is None:
             raise ConfigError("--test: required for lookup: the test.csv (ImageId,Image) the table is for")
-        if out.resolve() == Path(args.test).resolve():
-            raise ConfigError(f"--out: {out} is the --test file; give the lookup table its own name")
+        _check_out(str(out), {"--test": [args.test]})
         try:
             n = synth.write_lookup_csv(out, Path(args.test), seed=args.seed)
         except OSError as e:

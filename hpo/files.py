@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_path", "write_atomic"]
+__all__ = ["atomic_path", "same_file", "write_atomic", "writable_problem"]
 
 
 def write_atomic(path: str | os.PathLike[str], data: str | bytes | Iterable[bytes]) -> None:
@@ -58,6 +58,37 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def writable_problem(path: str | os.PathLike[str], *, folder: bool = False) -> str | None:
+    """Why ``path`` (a file, or with ``folder`` a folder) cannot be written, or None if it can.
+
+    Asked before hours of training, not after: the nearest folder that exists on the way to
+    it must take a new file, and that is tried for real (an access check is wrong for root, on
+    read-only mounts and under ACLs). Nothing is left behind.
+    """
+    here = Path(path) if folder else Path(path).parent
+    while not here.exists():
+        if here.parent == here:
+            break
+        here = here.parent
+    if not here.is_dir():
+        return f"{here} is not a folder"
+    probe = here / f".hpo-write-probe.{os.getpid()}.{uuid.uuid4().hex[:8]}"
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except OSError as e:
+        return f"cannot write in {here}: {e.strerror}"
+    probe.unlink(missing_ok=True)
+    return None
+
+
+def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    """Whether two paths name one file (through links too); False when either does not exist yet."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return Path(a).resolve() == Path(b).resolve()
 
 
 def _fsync(path: Path) -> None:

@@ -111,6 +111,9 @@ def load_callable(ref: CodeRef, key: str) -> Callable[..., Any]:
         raise
     except FileNotFoundError as e:
         raise ConfigError(f"{key}: {ref.path}: no such file") from e
+    except SystemExit as e:  # a script's argparse or sys.exit at import time would end the worker silently
+        raise ConfigError(f"{key}: importing {ref.text} called sys.exit({e.code!r}); put the script's own "
+                          f"start-up under `if __name__ == \"__main__\":`") from e
     except Exception as e:
         raise ConfigError(f"{key}: importing {ref.text} failed: {type(e).__name__}: {_first(e)}") from e
     fn = getattr(module, ref.function, None)
@@ -125,8 +128,22 @@ def call_user(fn: Callable[..., Any], key: str, ref_text: str, *args: Any) -> An
         return fn(*args)
     except ConfigError:
         raise
-    except Exception as e:
-        raise ConfigError(f"{key}: {ref_text} raised {type(e).__name__}: {_first(e)}") from e
+    except USER_ERRORS as e:
+        raise ConfigError(f"{key}: {ref_text} {what_it_did(e)}") from e
+
+
+# What user code may raise that must not end hpo's process unannounced: any exception, and
+# sys.exit() (a notebook or script habit), which is not an Exception. Ctrl-C stays an interrupt.
+USER_ERRORS = (Exception, SystemExit)
+
+
+def what_it_did(e: BaseException) -> str:
+    """``raised ValueError: ...`` or ``called sys.exit(3); ...``, after the function's name."""
+    if isinstance(e, SystemExit):
+        return f"called sys.exit({e.code!r}); a study's function must return, not exit"
+    detail = " ".join(str(e).split())  # every line of it, as one
+    detail = detail if len(detail) <= 300 else detail[:297] + "..."
+    return f"raised {type(e).__name__}" + (f": {detail}" if detail else "")
 
 
 def _first(e: BaseException) -> str:

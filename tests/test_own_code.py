@@ -39,6 +39,10 @@ def build_raises(params, input_shape, n_outputs):
     raise ValueError("no GPU today")
 
 
+def build_exits(params, input_shape, n_outputs):
+    raise SystemExit(3)  # what sys.exit(3) raises: not an Exception, so it must be caught apart
+
+
 def build_not_a_model(params, input_shape, n_outputs):
     return {"layers": 3}
 '''
@@ -70,6 +74,10 @@ def build_model(hp):
 
 def build_unsupported(hp):
     hp.Discrete("units", [1, 2])
+
+
+def build_exits(hp):
+    raise SystemExit("usage: tuned.py [-h]")
 '''
 
 
@@ -97,6 +105,8 @@ def code_dir(tmp_path: Path) -> Path:
     (tmp_path / "spaces").mkdir()
     (tmp_path / "spaces" / "models.py").write_text(BUILDER)
     (tmp_path / "spaces" / "tuned.py").write_text(TUNED)
+    # A script that exits at import time (its argparse would too, after printing its usage).
+    (tmp_path / "spaces" / "script.py").write_text("import sys\nsys.exit(2)\ndef load(): pass\n")
     return tmp_path
 
 
@@ -259,6 +269,12 @@ BAD = {
                                      "output shape (None, 13); task classification with 10 classes needs (None, 10)"),
     "unsupported hp method": ({"keras_tuner": "tuned.py:build_unsupported"}, None, None,
                               "hp.Discrete is not supported by hpo"),
+    "builder exits": ({"builder": "models.py:build_exits"}, {"width": 8}, None,
+                      "model.builder: models.py:build_exits called sys.exit(3); a study's function must return"),
+    "keras tuner builder exits": ({"keras_tuner": "tuned.py:build_exits"}, None, None,
+                                  "tuned.py:build_exits called sys.exit('usage: tuned.py [-h]')"),
+    "loader exits at import": ("mlp", {"hidden_units": 8}, {"loader": "script.py:load"},
+                               "data.loader: importing script.py:load called sys.exit(2); put the script's own"),
     "loader missing": ("mlp", {"hidden_units": 8}, {"loader": "data.py:load"}, "data.loader: "),
     "augmentation the task cannot map": ("cnn", {"filters": 4}, {"format": "npz", "path": "x.npz",
                                                                    "augment": {"rotation": 0.1}},

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from hpo.errors import ConfigError, HpoError
 from hpo.record import FIXED_ATTR
+from hpo.userref import USER_ERRORS, what_it_did
 
 if TYPE_CHECKING:
     import optuna
@@ -479,7 +480,6 @@ def build_with_hp(
         built = fn(hp)
     except (optuna.TrialPruned, HpoError):
         raise
-    except Exception as e:
-        detail = _one_line(str(e))
-        raise ConfigError(f"{key}: {ref_text} raised {type(e).__name__}" + (f": {detail}" if detail else "")) from e
+    except USER_ERRORS as e:
+        raise ConfigError(f"{key}: {ref_text} {what_it_did(e)}") from e
     return built, hp

@@ -471,6 +471,43 @@ def test_report_that_cannot_be_written_is_one_line(study: Study, tmp_path: Path,
     assert _files(tmp_path) == before and db_snapshot(study.url) == snapshot
 
 
+# ------------------------------------------------ an --out that is an input, or cannot be written (hpo.cli._check_out)
+
+OUT_CASES: dict[str, tuple[list[str], list[str]]] = {  # argv (run in a folder holding the inputs), fragments
+    "predict over its model": (["predict", "--model", "m.keras", "--input", "imgs", "--out", "m.keras"],
+                               ["--out: m.keras is the --model file"]),
+    "predict over its image": (["predict", "--model", "m.keras", "--input", "imgs/a.png", "--out", "imgs/a.png"],
+                               ["--out: imgs/a.png is the --input file"]),
+    "predict over a link to its CSV": (["predict", "--model", "m.keras", "--input", "test.csv", "--out", "link.csv"],
+                                       ["--out: link.csv is the --input file"]),
+    "predict over its lookup table": (["predict", "--model", "m.keras", "--input", "test.csv", "--kaggle-lookup",
+                                       "lookup.csv", "--out", "lookup.csv"],
+                                      ["--out: lookup.csv is the --kaggle-lookup"]),
+    "train over its config": (["train", "--config", "best.json", "--out", "./best.json"],
+                              ["--out: ./best.json is the --config file"]),
+    "train under a file": (["train", "--config", "best.json", "--out", "best.json/m.keras"],
+                           ["--out: ", "best.json is not a folder; give a path you can write"]),
+    "train where nothing can be written": (["train", "--config", "best.json", "--out", "/proc/hpo-test/m.keras"],
+                                           ["--out: cannot write in /proc: "]),
+    "evaluate where nothing can be written": (["evaluate", "--model", "m.keras", "--out", "/proc/hpo-test"],
+                                              ["--out: cannot write in /proc: "]),
+}
+
+
+@pytest.mark.parametrize("case", list(OUT_CASES))
+def test_an_out_that_is_an_input_or_unwritable_is_refused_before_any_work(tmp_path: Path, case: str) -> None:
+    argv, fragments = OUT_CASES[case]
+    (tmp_path / "imgs").mkdir()
+    for name, data in (("m.keras", b"PK model"), ("imgs/a.png", b"png"), ("test.csv", b"ImageId,Image\n"),
+                       ("lookup.csv", b"RowId,ImageId,FeatureName,Location\n"), ("best.json", b"{}")):
+        (tmp_path / name).write_bytes(data)
+    (tmp_path / "link.csv").symlink_to(tmp_path / "test.csv")
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    _refused(run_hpo(*argv, cwd=tmp_path), *fragments)
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+    assert not Path("/proc/hpo-test").exists()
+
+
 # ------------------------------------------------ the one printer (hpo.cli.say) and its fallback
 
 
