@@ -19,6 +19,7 @@ from hpo.record import (
     BASELINE_ATTR,
     BEST_EPOCH_ATTR,
     DATA_ATTR,
+    EPOCHS_ATTR,
     SHA_ATTR,
     SPEC_ATTR,
     fixed_values,
@@ -68,6 +69,9 @@ def best_config(storage: optuna.storages.BaseStorage, name: str, trial: int | No
         "trivial_baseline": trivial,
         "beats_trivial": beats(best.values[0], trivial, spec.direction),
         "ranked": ranked_trials(study, spec, limit=10),
+        # What `hpo train` checks each epochs count against: budget.max_epochs, or more where the
+        # budget was lowered after trials had trained longer (their epochs are still theirs).
+        "most_epochs_trained": most_epochs_trained(study, spec),
         "spec_sha256": study.user_attrs.get(SHA_ATTR, spec.sha256),
         "spec": study.user_attrs.get(SPEC_ATTR),
         "versions": {
@@ -113,6 +117,13 @@ def beats(value: float | None, trivial: dict[str, Any] | None, direction: str) -
     return None if value is None or trivial is None else better(value, float(trivial["value"]), direction)
 
 
+def most_epochs_trained(study: optuna.Study, spec: Any) -> int:
+    import optuna
+
+    done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    return max([spec.max_epochs] + [int(t.user_attrs.get(EPOCHS_ATTR) or 0) for t in done])
+
+
 def ranked_trials(study: optuna.Study, spec: Any, limit: int) -> list[dict[str, Any]]:
     """The best completed trials with distinct params, best first: what `hpo train --top K` trains."""
     import optuna
@@ -156,9 +167,11 @@ _CONFIG_TYPES: dict[str, tuple[type | None, ...]] = {
     "task": (str,), "metric": (str,), "direction": (str,), "params": (dict,), "epochs": (int,), "data": (dict,),
     "spec": (dict,), "study": (str, None), "trial": (int, None), "value": (int, float, None),
     "ranked": (list, None), "data_file": (dict, None), "trivial_baseline": (dict, None),
+    "most_epochs_trained": (int, None),
 }
 _RANKED_TYPES: dict[str, tuple[type | None, ...]] = {
     "params": (dict,), "epochs": (int,), "trial": (int, None), "value": (int, float, None)}
+_DATA_FILE_TYPES: dict[str, tuple[type | None, ...]] = {"path": (str,), "sha256": (str, None)}
 
 
 _JSON_NAMES: dict[type | None, str] = {str: "a string", dict: "an object", list: "a list", int: "an integer",
@@ -188,10 +201,11 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return dict(pairs)
 
 
-def read_config(path: Path) -> dict[str, Any]:
+def read_config(path: Path, *, epochs_replaced: bool = False) -> dict[str, Any]:
     """Read and check an exported JSON: types, agreement with its pinned spec, and every param
     (of ``params`` and of each ``ranked`` trial) legal under that spec, so a hand edit cannot
-    make `hpo train` build what no trial of the study could have built."""
+    make `hpo train` build what no trial of the study could have built. ``epochs_replaced``
+    (`hpo train --epochs N`): the members' own epochs counts are not used, so not checked."""
     try:
         config = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_no_duplicate_keys)
     except FileNotFoundError as e:
@@ -205,6 +219,8 @@ def read_config(path: Path) -> dict[str, Any]:
     if not isinstance(config, dict):
         raise ConfigError(f"{path}: expected a JSON object from `hpo export`")
     problems = _type_problems(config, _CONFIG_TYPES, "")
+    if isinstance(config.get("data_file"), dict):
+        problems += _type_problems(config["data_file"], _DATA_FILE_TYPES, "data_file.")
     if problems:
         raise ConfigError("\n".join(f"{path}: {p}" for p in problems))
     spec = spec_from_dict(config["spec"], source=f"{path}: spec", pinned=True)
@@ -213,6 +229,7 @@ def read_config(path: Path) -> dict[str, Any]:
             problems.append(f"{name}: {config[name]!r} but the pinned spec says {getattr(spec, name)!r}; "
                             "export it again")
     members = [("", config)] + [(f"ranked[{i}].", r) for i, r in enumerate(config.get("ranked") or [])]
+    most = max(spec.max_epochs, config.get("most_epochs_trained") or 0)
     for key, member in members:
         if not isinstance(member, dict):
             problems.append(f"{key[:-1]}: must be an object with params and epochs")
@@ -222,9 +239,9 @@ def read_config(path: Path) -> dict[str, Any]:
         if kinds:
             continue
         problems += params_problems(spec, member["params"], f"{key}params")
-        if not 1 <= member["epochs"] <= spec.max_epochs:  # no trial trained longer than the budget
-            problems.append(f"{key}epochs: {member['epochs']} is not in 1..{spec.max_epochs} (the study's "
-                            "budget.max_epochs); to train longer, pass --epochs N")
+        if not epochs_replaced and not 1 <= member["epochs"] <= most:  # no trial trained longer
+            problems.append(f"{key}epochs: {member['epochs']} is not in 1..{most} (the most epochs a trial of "
+                            "the study trained); to train longer, pass --epochs N")
     if problems:
         raise ConfigError("\n".join(f"{path}: {p}" for p in problems))
     return config

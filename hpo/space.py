@@ -1016,7 +1016,8 @@ def full_params(spec: StudySpec, trial_params: Mapping[str, Any]) -> dict[str, A
 def params_problems(spec: StudySpec, values: Any, key: str = "params") -> list[str]:
     """Why ``values`` (a trial's full params, as ``hpo export`` writes them) are not ones this
     study could have trained: a name its model does not take, a searched value outside its range
-    or choices, a fixed or unsearched one changed. The same ``ParamSpec.problem`` the baselines pass;
+    or choices, a fixed or unsearched one changed, one the study names left out. The same
+    ``ParamSpec.problem`` the baselines pass;
     range only, not the step grid: a baseline enqueued before grids were checked may be the best."""
     if not isinstance(values, Mapping):
         return [f"{key}: must be a mapping of parameter names to values, got {type(values).__name__}"]
@@ -1040,6 +1041,10 @@ def params_problems(spec: StudySpec, values: Any, key: str = "params") -> list[s
             problem = "is not a parameter of this study's model"
         if problem:
             problems.append(f"{key}.{name}: {problem}")
+    for p in spec.params:  # `hpo export` writes every parameter the study names; a model would miss this one
+        if p.name not in values and (not p.when or active(p, values)):
+            problems.append(f"{key}.{p.name}: missing; the study {'searches' if p.type != 'fixed' else 'fixes'} it, "
+                            "so every trial had one; export it again")
     return problems
 
 

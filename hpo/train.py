@@ -83,7 +83,7 @@ def train_final(
     from hpo.data.cache import default_cache_dir
     from hpo.data.datasets import load_dataset
 
-    config = read_config(config_path)
+    config = read_config(config_path, epochs_replaced=epochs is not None)
     if out.suffix != ".keras":
         raise ConfigError(f"--out: {out} must end in .keras (Keras 3's model format)")
     if out.is_dir():

@@ -129,3 +129,37 @@ def test_train_rejects_a_bad_config(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith(f"hpo: error: {bad}: not valid JSON")
     assert not (tmp_path / "m.keras").exists()
+
+
+def test_an_export_after_the_budget_was_lowered_still_trains(tmp_path: Path) -> None:
+    """Trials that trained 3 epochs, then budget.max_epochs lowered to 2: their export is not a
+    hand edit, so `hpo train` takes it; an epochs count above what any trial trained is refused,
+    unless --epochs replaces it (the advice that refusal gives)."""
+    import optuna
+
+    from hpo.export import read_config
+    from hpo.record import BEST_EPOCH_ATTR, EPOCHS_ATTR
+    from hpo.space import load_spec
+
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    space = tiny_space(tmp_path, epochs=3)
+    assert run_hpo("create", "--study", "tiny", "--space", str(space), "--storage", url, cwd=tmp_path).returncode == 0
+    spec = load_spec(space)
+    params = {"conv_blocks": 1, "filters": 4, "hidden_units": 8, "dropout": 0.1, "optimizer": "adam",
+              "learning_rate": 0.005}
+    optuna.load_study(study_name="tiny", storage=url).add_trial(optuna.trial.create_trial(
+        params=params, distributions={p.name: p.distribution() for p in spec.searched if p.name in params},
+        value=0.5, user_attrs={BEST_EPOCH_ATTR: 2, EPOCHS_ATTR: 3}))
+    lowered = tiny_space(tmp_path, epochs=2)
+    proc = run_hpo("create", "--study", "tiny", "--space", str(lowered), "--storage", url, cwd=tmp_path)
+    assert proc.returncode == 0 and "budget.max_epochs (3 -> 2)" in proc.stdout + proc.stderr, proc.stderr
+    out = tmp_path / "best.json"
+    assert run_hpo("export", "--study", "tiny", "--storage", url, "--out", str(out), cwd=tmp_path).returncode == 0
+    config = read_config(out)
+    assert (config["epochs"], config["most_epochs_trained"], config["spec"]["budget"]["max_epochs"]) == (3, 3, 2)
+
+    out.write_text(json.dumps({**config, "epochs": 4}))
+    proc = run_hpo("train", "--config", str(out), "--out", str(tmp_path / "m.keras"), cwd=tmp_path)
+    assert proc.returncode == 2 and "epochs: 4 is not in 1..3" in proc.stderr and "pass --epochs N" in proc.stderr
+    assert read_config(out, epochs_replaced=True)["epochs"] == 4  # --epochs N: the member's count is not used
+    assert not (tmp_path / "m.keras").exists()

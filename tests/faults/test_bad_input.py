@@ -277,6 +277,13 @@ JSON_CASES: dict[str, tuple[Callable[[dict[str, Any]], None], tuple[str, ...]]] 
     "no spec": (_set("spec", _DELETE), ("spec: missing",)),
     "trial as text": (_set("trial", "abc"), ('trial: must be an integer or null, got "abc"',)),
     "data_file as text": (_set("data_file", "x.csv"), ("data_file: must be an object or null",)),
+    "data_file's path as a number": (_set("data_file", {"path": 123, "sha256": "ab"}),
+                                     ("data_file.path: must be a string, got 123",)),
+    "data_file without its path": (_set("data_file", {"sha256": "ab"}), ("data_file.path: missing",)),
+    "a searched parameter left out": (_set("params.filters", _DELETE),
+                                      ("params.filters: missing; the study searches it", "export it again")),
+    "a fixed parameter left out": (_set("params.batch_size", _DELETE),
+                                   ("params.batch_size: missing; the study fixes",)),
     "value as text": (_set("value", "best"), ("value: must be an integer or a number or null",)),
     # A task or metric that does not fit: the spec, the data and the JSON must agree.
     "task edited": (_set("task", "keypoints"), ("task: 'keypoints' but the pinned spec says 'classification'",)),
