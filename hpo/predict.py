@@ -51,7 +51,7 @@ def _image(path: Path, height: int, width: int, channels: int) -> np.ndarray:
     try:
         with Image.open(path) as raw:
             im = raw.convert("L" if channels == 1 else "RGB")
-    except (OSError, SyntaxError, ValueError) as e:
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as e:  # as image_folder
         raise DataError(f"--input: {path}: cannot read it as an image ({type(e).__name__})") from e
     if im.size != (width, height):
         im = im.resize((width, height), Image.Resampling.BILINEAR)  # as the image-folder loader does

@@ -496,15 +496,22 @@ def _open_proxy(url: str) -> Any:
 
 
 def _env_int(name: str, default: int, minimum: int = 1) -> int:
+    return int(env_number(name, default, minimum=minimum, whole=True))
+
+
+def env_number(name: str, default: float, *, minimum: float, whole: bool = False) -> float:
+    """``$name`` as a number >= ``minimum`` (``default`` when unset); anything else is one line."""
+    import math
+
     text = os.environ.get(name)
     if text is None:
         return default
     try:
-        value = int(text)
+        value = int(text) if whole else float(text)
     except ValueError as e:
-        raise ConfigError(f"${name}: must be a whole number, got {text!r}") from e
-    if value < minimum:
-        raise ConfigError(f"${name}: must be >= {minimum}, got {value}")
+        raise ConfigError(f"${name}: must be a {'whole ' if whole else ''}number, got {text!r}") from e
+    if not math.isfinite(value) or value < minimum:
+        raise ConfigError(f"${name}: must be a finite number >= {minimum:g}, got {text}")
     return value
 
 

@@ -8,7 +8,6 @@ spec is refused with the key paths that differ.
 from __future__ import annotations
 
 import json
-import os
 import time
 import warnings
 from collections.abc import Mapping
@@ -26,7 +25,7 @@ from hpo.record import (
     TRIVIAL_ATTR,
 )
 from hpo.space import StudySpec, grid_search_space, spec_from_dict
-from hpo.storage import caused_by_storage, describe_failure
+from hpo.storage import caused_by_storage, describe_failure, env_number
 
 if TYPE_CHECKING:
     import optuna
@@ -35,8 +34,9 @@ if TYPE_CHECKING:
 # pruner or early-stopping settings (they decide how much a trial costs, not what its value
 # means). Anything else would make earlier trials incomparable.
 GROWABLE = ("budget", "sampler", "pruner", "early_stopping")
-# A creation silent this long (baselines refresh the marker every 50) was killed, not slow.
-HALF_MADE_AFTER_S = float(os.environ.get("HPO_HALF_MADE_AFTER", "30"))
+# A creation silent this long (baselines refresh the marker every 50) was killed, not slow;
+# $HPO_HALF_MADE_AFTER overrides it (read when used: a bad value is one line, not an import error).
+HALF_MADE_AFTER_S = 30.0
 
 
 def make_sampler(spec: StudySpec, *, worker_id: int = 0) -> optuna.samplers.BaseSampler:
@@ -202,7 +202,9 @@ def half_made(attrs: Mapping[str, Any]) -> bool:
     """A study hpo began to create and never finished (killed before its spec was pinned), and
     whose creator has been silent for HALF_MADE_AFTER_S: nobody is finishing it."""
     started = attrs.get(CREATING_ATTR)
-    return SPEC_ATTR not in attrs and isinstance(started, (int, float)) and time.time() - started > HALF_MADE_AFTER_S
+    if SPEC_ATTR in attrs or not isinstance(started, (int, float)):
+        return False
+    return time.time() - started > env_number("HPO_HALF_MADE_AFTER", HALF_MADE_AFTER_S, minimum=0)
 
 
 def _remove_if_half_made(storage: optuna.storages.BaseStorage, name: str) -> bool:

@@ -151,7 +151,7 @@ def test_predict_writes_csv_and_a_kaggle_submission(run: dict[str, Any]) -> None
     assert float(submission[1][1]) == pytest.approx(min(max(predicted, 0.0), 96.0), abs=1e-3)
 
 
-@pytest.mark.parametrize("case", ["not_a_model", "wrong_size", "unknown_feature", "unknown_image"])
+@pytest.mark.parametrize("case", ["not_a_model", "wrong_size", "unknown_feature", "unknown_image", "image_bomb"])
 def test_predict_bad_input_is_one_line_and_writes_nothing(run: dict[str, Any], tmp_path: Path, case: str) -> None:
     d = run["dir"]
     model, inputs, extra = d / "m.keras", ["--input", str(d / "test.csv")], []
@@ -168,6 +168,13 @@ def test_predict_bad_input_is_one_line_and_writes_nothing(run: dict[str, Any], t
         write_fer2013_csv(tmp_path / "fer.csv", 5)
         inputs = ["--input", str(tmp_path / "fer.csv")]
         expect = f"hpo: error: --input: {tmp_path / 'fer.csv'}: its images are 48x48 grey; the model takes 96x96x1"
+    elif case == "image_bomb":  # 25 KB of PNG that decodes to 196 megapixels: Pillow refuses it
+        from PIL import Image
+
+        (tmp_path / "imgs").mkdir()
+        Image.new("1", (14000, 14000)).save(tmp_path / "imgs" / "b.png")
+        inputs = ["--input", str(tmp_path / "imgs")]
+        expect = f"hpo: error: --input: {tmp_path / 'imgs' / 'b.png'}: cannot read it as an image (DecompressionBomb"
     else:
         row = lookup[1].split(",")
         row[1 if case == "unknown_image" else 2] = "999" if case == "unknown_image" else "left_ear_x"

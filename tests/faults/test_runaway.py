@@ -136,6 +136,9 @@ def test_a_create_killed_midway_is_listed_and_made_again(tmp_path: Path) -> None
     trials = study_trials(url)
     assert 20 <= len(trials) < 1501  # killed part-way: a study with some baselines and no spec
     assert "hpo:spec" not in optuna.load_study(study_name="tiny", storage=url).user_attrs
+    for bad, why in (("abc", "must be a number, got 'abc'"), ("-5", "must be a finite number >= 0, got -5")):
+        proc = run_hpo("status", "--storage", url, cwd=tmp_path, env={"HPO_HALF_MADE_AFTER": bad})
+        assert proc.returncode == 2 and proc.stderr == f"hpo: error: $HPO_HALF_MADE_AFTER: {why}\n", proc.stderr
     now = {"HPO_HALF_MADE_AFTER": "0"}  # its creator is silent: no need to wait 30 s here
     status = run_hpo("status", "--storage", url, cwd=tmp_path, env=now)
     assert status.returncode == 0, status.stderr
