@@ -54,6 +54,10 @@ def resolve_url(flag: str | None) -> str:
         ) from e
     if url.startswith("sqlite") and not url.startswith("sqlite:///"):
         raise ConfigError("--storage: SQLite URLs look like sqlite:///relative/path.db or sqlite:////abs/path.db")
+    if url.startswith("sqlite") and make_url(url).database in (None, "", ":memory:"):
+        # Each process would get its own empty database, gone when it exits: nothing a study could live in.
+        raise ConfigError(f"--storage: {url} is no file; studies must outlive the process, so give one, "
+                          f"e.g. {DEFAULT_STORAGE}")
     return url
 
 
@@ -192,6 +196,8 @@ def open_storage(
             if heartbeat:
                 _add_trial_indexes(storage)
             return storage
+        except (ValueError, TypeError) as e:  # the driver refused a URL query parameter (?timeout=abc)
+            raise ConfigError(f"--storage: {redact(url)}: {_first_line(e)}; check the URL's query parameters") from e
         except (sqlalchemy.exc.SQLAlchemyError, OSError, RuntimeError) as e:
             # Workers starting together on a fresh database race to create optuna's tables;
             # the loser sees "already exists" and simply opens what the winner made.

@@ -129,6 +129,19 @@ def test_unsupported_storage_scheme(tmp_path: Path) -> None:
     _one_line_error(proc, "--storage: unsupported URL scheme 'mysql'")
 
 
+@pytest.mark.parametrize(("url", "fragment"), [
+    ("sqlite:///:memory:", "--storage: sqlite:///:memory: is no file; studies must outlive the process"),
+    ("sqlite:///", "--storage: sqlite:/// is no file"),
+    ("sqlite:///q.db?timeout=abc", "--storage: sqlite:///q.db?timeout=abc: could not convert string to float: 'abc'; "
+                                   "check the URL's query parameters"),
+])
+def test_a_sqlite_url_no_study_can_live_in_is_one_line(tmp_path: Path, url: str, fragment: str) -> None:
+    readers = [] if "?" in url else [("status",)]  # (status on a file that is not there says just that)
+    for args in (*readers, ("create", "--study", "tiny", "--space", str(tiny_space(tmp_path)))):
+        _one_line_error(run_hpo(*args, "--storage", url, cwd=tmp_path), fragment)
+    assert not list(tmp_path.glob("q.db*"))
+
+
 def test_worker_id_must_not_be_negative(tmp_path: Path) -> None:
     proc = run_hpo("worker", "--study", "tiny", "--worker-id", "-1", cwd=tmp_path)
     _one_line_error(proc, "argument --worker-id: must be >= 0")
