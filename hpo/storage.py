@@ -526,9 +526,15 @@ def _cannot_open(url: str, e: BaseException) -> StorageError:
     what to check (a SQLite file's own errors already say it)."""
     import sqlalchemy
 
-    hint = ("; check that the server is up and the URL (--storage, or $HPO_STORAGE) is right"
-            if isinstance(e, sqlalchemy.exc.OperationalError) and not url.startswith("sqlite") else "")
-    return StorageError(f"cannot open storage {redact(url)}: {_first_line(e)}{hint}")
+    first = _first_line(e)
+    hint = ""
+    if isinstance(e, sqlalchemy.exc.OperationalError) and not url.startswith("sqlite"):
+        hint = "; check that the server is up and the URL (--storage, or $HPO_STORAGE) is right"
+    elif url.startswith("sqlite") and "readonly database" in first:
+        # hpo keeps SQLite in WAL mode, whose readers too need the -shm file beside the database.
+        hint = ("; SQLite needs to write its -wal and -shm files beside the database, even to read it: "
+                "make its folder writable, or work on a copy")
+    return StorageError(f"cannot open storage {redact(url)}: {first}{hint}")
 
 
 def _first_line(e: BaseException) -> str:

@@ -115,6 +115,24 @@ def test_read_only_commands_do_not_create_a_database(tmp_path: Path) -> None:
     assert not (tmp_path / "storage").exists()
 
 
+def test_a_read_only_sqlite_folder_is_named_in_the_error() -> None:
+    """What a reader gets where the database's folder is read-only (an archive, another user's
+    files): SQLite in WAL mode must create its -shm file even to read. Checked as a string because
+    root, which runs these tests, can write anywhere."""
+    import sqlite3
+
+    import sqlalchemy
+
+    from hpo.storage import _cannot_open
+
+    driver = sqlite3.OperationalError("attempt to write a readonly database")
+    e = sqlalchemy.exc.OperationalError("SELECT 1", {}, driver)
+    line = str(_cannot_open("sqlite:////archive/a.db", e))
+    assert line == ("cannot open storage sqlite:////archive/a.db: attempt to write a readonly database; SQLite needs "
+                    "to write its -wal and -shm files beside the database, even to read it: make its folder writable, "
+                    "or work on a copy")
+
+
 def test_storage_comes_from_the_environment(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'env.db'}"
     proc = run_hpo("create", "--study", "tiny", "--space", str(tiny_space(tmp_path)), cwd=tmp_path,
