@@ -28,10 +28,10 @@ def evaluate(model_path: Path, out_dir: Path, *, data_path: str | None = None,
     from hpo.data.cache import default_cache_dir
     from hpo.data.datasets import load_dataset
     from hpo.data.fingerprint import array_sha256
-    from hpo.modelfile import load_model, read_metadata
+    from hpo.modelfile import load_model, read_model_metadata
     from hpo.space import spec_from_dict
 
-    meta = read_metadata(model_path)
+    meta = read_model_metadata(model_path)
     if not meta.get("spec"):
         raise DataError(f"--model: {model_path} has no study spec in its metadata (a trial checkpoint?); "
                         "evaluate a model from `hpo train`")

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from hpo import __version__
 from hpo.errors import ConfigError, HpoError
 from hpo.files import write_atomic as write_atomic  # re-exported: `hpo export --out` writes with it
+from hpo.jsontypes import Types, type_problems
 from hpo.record import (
     BASELINE_ATTR,
     BEST_EPOCH_ATTR,
@@ -163,34 +164,15 @@ def dump(config: dict[str, Any]) -> str:
 
 # The keys `hpo train` reads, and their JSON types: a hand edit of the wrong type is one line, not
 # a traceback deep in training. (None: may be null or absent.)
-_CONFIG_TYPES: dict[str, tuple[type | None, ...]] = {
+_CONFIG_TYPES: Types = {
     "task": (str,), "metric": (str,), "direction": (str,), "params": (dict,), "epochs": (int,), "data": (dict,),
     "spec": (dict,), "study": (str, None), "trial": (int, None), "value": (int, float, None),
     "ranked": (list, None), "data_file": (dict, None), "trivial_baseline": (dict, None),
     "most_epochs_trained": (int, None),
 }
-_RANKED_TYPES: dict[str, tuple[type | None, ...]] = {
+_RANKED_TYPES: Types = {
     "params": (dict,), "epochs": (int,), "trial": (int, None), "value": (int, float, None)}
-_DATA_FILE_TYPES: dict[str, tuple[type | None, ...]] = {"path": (str,), "sha256": (str, None)}
-
-
-_JSON_NAMES: dict[type | None, str] = {str: "a string", dict: "an object", list: "a list", int: "an integer",
-                                       float: "a number", None: "null"}
-
-
-def _type_problems(obj: dict[str, Any], types: dict[str, tuple[type | None, ...]], key: str) -> list[str]:
-    out = []
-    for name, allowed in types.items():
-        value = obj.get(name)
-        if name not in obj and None not in allowed:
-            out.append(f"{key}{name}: missing; is it from `hpo export`?")
-            continue
-        kinds = tuple(t for t in allowed if t is not None)
-        if value is None and None in allowed or not isinstance(value, bool) and isinstance(value, kinds):
-            continue  # (a JSON true is not an integer)
-        wanted = " or ".join(_JSON_NAMES[t] for t in allowed)
-        out.append(f"{key}{name}: must be {wanted}, got {json.dumps(value)[:40]}")
-    return out
+_DATA_FILE_TYPES: Types = {"path": (str,), "sha256": (str, None)}
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -218,9 +200,9 @@ def read_config(path: Path, *, epochs_replaced: bool = False) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid JSON: {e}") from e
     if not isinstance(config, dict):
         raise ConfigError(f"{path}: expected a JSON object from `hpo export`")
-    problems = _type_problems(config, _CONFIG_TYPES, "")
+    problems = type_problems(config, _CONFIG_TYPES, "")
     if isinstance(config.get("data_file"), dict):
-        problems += _type_problems(config["data_file"], _DATA_FILE_TYPES, "data_file.")
+        problems += type_problems(config["data_file"], _DATA_FILE_TYPES, "data_file.")
     if problems:
         raise ConfigError("\n".join(f"{path}: {p}" for p in problems))
     spec = spec_from_dict(config["spec"], source=f"{path}: spec", pinned=True)
@@ -234,7 +216,7 @@ def read_config(path: Path, *, epochs_replaced: bool = False) -> dict[str, Any]:
         if not isinstance(member, dict):
             problems.append(f"{key[:-1]}: must be an object with params and epochs")
             continue
-        kinds = _type_problems(member, _RANKED_TYPES, key) if key else []
+        kinds = type_problems(member, _RANKED_TYPES, key) if key else []
         problems += kinds
         if kinds:
             continue

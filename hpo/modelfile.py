@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from hpo.errors import DataError
 from hpo.files import atomic_path
+from hpo.jsontypes import Types, type_problems
 
 if TYPE_CHECKING:
     import keras
@@ -91,9 +92,34 @@ def read_metadata(path: Path, flag: str = "--model") -> dict[str, Any]:
     return meta
 
 
+def read_model_metadata(path: Path, flag: str = "--model") -> dict[str, Any]:
+    """``hpo.json`` of a model `hpo train` saved, with every key predict and evaluate read checked."""
+    meta = read_metadata(path, flag)
+    problems = type_problems(meta, _METADATA_TYPES, "", hint="save the model again with `hpo train`")
+    if not problems and not _image_shape(meta["input"].get("shape")):
+        problems.append(f"input.shape: must be [height, width, channels] of positive integers, got "
+                        f"{json.dumps(meta['input'].get('shape'))[:40]}")
+    if problems:
+        raise DataError(f"{flag}: {path}: {METADATA_MEMBER}: {problems[0]}")
+    return meta
+
+
+# What predict and evaluate read from hpo.json (an edit of it must be one line, not a traceback).
+_METADATA_TYPES: Types = {
+    "task": (str,), "labels": (list,), "input": (dict,), "spec": (dict, None), "data": (dict, None),
+    "splits": (dict, None), "members": (list, None), "tta": (str, None), "trial": (int, None),
+    "study_value": (int, float, None),
+}
+
+
+def _image_shape(shape: Any) -> bool:
+    return (isinstance(shape, list) and len(shape) == 3
+            and all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in shape))
+
+
 def load_model(path: Path, flag: str = "--model") -> tuple[keras.Model, dict[str, Any]]:
     """The model (uncompiled, as plain Keras loads it) and hpo's metadata."""
-    meta = read_metadata(path, flag)
+    meta = read_model_metadata(path, flag)
     from hpo.quiet import import_keras_quietly
 
     import_keras_quietly()
@@ -104,6 +130,10 @@ def load_model(path: Path, flag: str = "--model") -> tuple[keras.Model, dict[str
     except Exception as e:
         text = " ".join(str(e).split())[:200]
         raise DataError(f"{flag}: {path}: Keras cannot load it: {type(e).__name__}: {text}") from e
+    takes = list(model.input_shape[1:])
+    if takes != meta["input"]["shape"]:
+        raise DataError(f"{flag}: {path}: {METADATA_MEMBER} says the input is {meta['input']['shape']} but the model "
+                        f"takes {takes}; save the model again with `hpo train`")
     return model, meta
 
 

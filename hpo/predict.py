@@ -87,9 +87,9 @@ def _read_csv(path: Path, height: int, width: int, channels: int) -> tuple[list[
 def predict(model_path: Path, inputs: Sequence[Path], out: Path, *, kaggle_lookup: Path | None = None,
             log: Callable[[str], None] = print) -> int:
     from hpo.files import write_atomic
-    from hpo.modelfile import load_model, read_metadata
+    from hpo.modelfile import load_model, read_model_metadata
 
-    meta = read_metadata(model_path)
+    meta = read_model_metadata(model_path)
     if out.is_dir():
         raise DataError(f"--out: {out} is a directory; give a file name such as predictions.csv")
     shape = meta.get("input", {}).get("shape")

@@ -193,6 +193,53 @@ def test_predict_bad_input_is_one_line_and_writes_nothing(run: dict[str, Any], t
     assert not out.exists() and not list(tmp_path.glob(".out.csv*"))
 
 
+def _with_edited_metadata(model: Path, out: Path, edit: dict[str, Any]) -> None:
+    """A copy of ``model`` whose hpo.json has the keys of ``edit`` replaced, the rest byte for byte."""
+    import zipfile
+
+    from hpo.modelfile import METADATA_MEMBER
+
+    with zipfile.ZipFile(model) as src, zipfile.ZipFile(out, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename == METADATA_MEMBER:
+                data = json.dumps({**json.loads(data), **edit}).encode()
+            dst.writestr(item, data)
+
+
+EDITED_METADATA = {  # hpo.json edits -> (command, the one error line's fragment)
+    "input not an object": ({"input": "x"}, "predict", 'hpo.json: input: must be an object, got "x"'),
+    "a 2-d input shape": ({"input": {"shape": [96, 96]}}, "predict",
+                          "hpo.json: input.shape: must be [height, width, channels] of positive integers"),
+    "shape of words": ({"input": {"shape": ["a", "b", "c"]}}, "predict", "input.shape: must be [height, width"),
+    "another input size": ({"input": {"shape": [16, 16, 1]}}, "predict",
+                           "hpo.json says the input is [16, 16, 1] but the model takes [96, 96, 1]"),
+    "members a number": ({"members": 5}, "evaluate", "hpo.json: members: must be a list or null, got 5"),
+    "splits as text": ({"splits": "x"}, "evaluate", 'hpo.json: splits: must be an object or null, got "x"'),
+    "no task": ({"task": None}, "predict", "hpo.json: task: must be a string, got null"),
+}
+
+
+@pytest.mark.parametrize("case", list(EDITED_METADATA))
+def test_an_edited_model_metadata_is_one_line(run: dict[str, Any], tmp_path: Path, case: str) -> None:
+    edit, command, fragment = EDITED_METADATA[case]
+    d = run["dir"]
+    if not (d / "faces").exists():  # image files are resized to what hpo.json says, so the model sees that size
+        from PIL import Image
+
+        (d / "faces").mkdir()
+        Image.new("L", (96, 96), 128).save(d / "faces" / "a.png")
+    model = tmp_path / "edited.keras"
+    _with_edited_metadata(d / "m.keras", model, edit)
+    args = ["--input", str(d / "faces"), "--out", str(tmp_path / "p.csv")] if command == "predict" else [
+        "--data", str(d / "train.csv"), "--out", str(tmp_path / "eval")]
+    proc = run_hpo(command, "--model", str(model), *args, cwd=d)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert lines[0].startswith(f"hpo: error: --model: {model}: ") and fragment in lines[0], lines[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["edited.keras"]
+
+
 def test_a_checkpoint_is_plain_loadable_and_resumes_with_its_optimizer_state(tmp_path: Path) -> None:
     """What the Checkpointer writes each epoch: plain Keras loads it; hpo's resume gets the
     compiled model back with Adam's moments and step count."""
