@@ -21,6 +21,35 @@ from typing import IO
 
 from hpo.errors import ConfigError, HpoError
 
+GPU_ENV = "HPO_GPU"  # in a --gpus child: the GPU it was given
+
+
+def gpu_warning() -> str | None:
+    """In a --gpus child, once Keras is loaded: a warning if its backend sees no GPU (a wrong
+    index, no driver, a CPU-only build), which would otherwise train on the CPU unannounced."""
+    gpu = os.environ.get(GPU_ENV)
+    if gpu is None:
+        return None
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        seen = any(d.platform == "gpu" for d in jax.devices())
+    elif backend == "torch":
+        import torch
+
+        seen = torch.cuda.is_available()
+    else:
+        import tensorflow as tf
+
+        seen = bool(tf.config.list_physical_devices("GPU"))
+    if seen:
+        return None
+    return (f"--gpus {gpu}: the {backend} backend sees no GPU (CUDA_VISIBLE_DEVICES={gpu}); this worker trains on "
+            "the CPU (`nvidia-smi -L` lists the GPUs and their indices)")
+
 
 @dataclass(frozen=True)
 class Slot:
@@ -38,6 +67,7 @@ class Slot:
             env["JAX_PLATFORMS"] = "cpu"
         else:
             env["CUDA_VISIBLE_DEVICES"] = self.gpu
+            env[GPU_ENV] = self.gpu  # so the child can say so if its backend then sees no GPU
             # Grow GPU memory on demand instead of grabbing the whole card, so workers can share it.
             env["TF_FORCE_GPU_ALLOW_GROWTH"] = "true"
             env["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
@@ -45,8 +75,8 @@ class Slot:
 
 
 def parse_gpus(text: str) -> list[str]:
-    gpus = [g.strip() for g in text.split(",") if g.strip()]
-    if not gpus or not all(g.isdigit() for g in gpus):
+    gpus = [g.strip() for g in text.split(",")]
+    if not all(g.isdigit() for g in gpus):  # an empty entry too (0,,1): a typo, not "no GPU"
         raise ConfigError(f"--gpus: expected GPU indices like 0,1,2,3, got {text!r}")
     if len(set(gpus)) != len(gpus):
         raise ConfigError(f"--gpus: {text!r} names a GPU twice; use --per-gpu to run several on one")

@@ -609,6 +609,11 @@ def _training_objective(
     import_keras_quietly()
     import keras
 
+    from hpo.fleet import gpu_warning
+
+    warning = gpu_warning()
+    if warning:
+        print(f"hpo: warning: {warning}", file=sys.stderr, flush=True)
     from hpo.models.factory import preflight
     from hpo.objective import Objective
 

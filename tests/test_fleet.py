@@ -8,6 +8,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import HPO, free_port, run_hpo, study_trials, tiny_space
 
 _trials = study_trials
@@ -45,6 +47,14 @@ def test_one_worker_per_gpu_sees_only_its_gpu(tmp_path: Path) -> None:
     devices = {t.user_attrs["runtime"]["cuda_visible_devices"] for t in _trials(url)
                if t.state.name == "COMPLETE"}
     assert devices <= {"0", "1"} and devices  # on a machine without GPUs they train on the CPU
+    import tensorflow as tf
+
+    # ... and each says so: once, before its first trial.
+    warned = [line for line in proc.stderr.splitlines() if "the tensorflow backend sees no GPU" in line]
+    if tf.config.list_physical_devices("GPU"):
+        assert not warned, warned
+    else:
+        assert sorted(line.split("] ")[0] for line in warned) == ["[w0/gpu0", "[w1/gpu1"], proc.stderr
 
 
 def test_mixed_precision_policy_is_used_and_recorded(tmp_path: Path) -> None:
@@ -95,10 +105,11 @@ def test_a_failing_child_fails_the_parent(tmp_path: Path) -> None:
     assert any("pruner.type: unknown value 'asha'" in line for line in lines)
 
 
-def test_bad_gpu_list(tmp_path: Path) -> None:
-    proc = run_hpo("worker", "--study", "tiny", "--gpus", "0,x", cwd=tmp_path)
+@pytest.mark.parametrize("gpus", ["0,x", "0,,1", ",", "-1"])
+def test_bad_gpu_list(tmp_path: Path, gpus: str) -> None:
+    proc = run_hpo("worker", "--study", "tiny", "--gpus", gpus, cwd=tmp_path)
     assert proc.returncode == 2
-    assert proc.stderr.strip() == "hpo: error: --gpus: expected GPU indices like 0,1,2,3, got '0,x'"
+    assert proc.stderr.strip() == f"hpo: error: --gpus: expected GPU indices like 0,1,2,3, got {gpus!r}"
 
 
 
