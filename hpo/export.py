@@ -168,7 +168,7 @@ _CONFIG_TYPES: Types = {
     "task": (str,), "metric": (str,), "direction": (str,), "params": (dict,), "epochs": (int,), "data": (dict,),
     "spec": (dict,), "study": (str, None), "trial": (int, None), "value": (int, float, None),
     "ranked": (list, None), "data_file": (dict, None), "trivial_baseline": (dict, None),
-    "most_epochs_trained": (int, None),
+    "most_epochs_trained": (int, None), "spec_sha256": (str, None),
 }
 _RANKED_TYPES: Types = {
     "params": (dict,), "epochs": (int,), "trial": (int, None), "value": (int, float, None)}
@@ -206,6 +206,10 @@ def read_config(path: Path, *, epochs_replaced: bool = False) -> dict[str, Any]:
     if problems:
         raise ConfigError("\n".join(f"{path}: {p}" for p in problems))
     spec = spec_from_dict(config["spec"], source=f"{path}: spec", pinned=True)
+    if config.get("spec_sha256") and config["spec_sha256"] != spec.sha256:
+        # The spec bounds every other check here (params, epochs): an edit of it would widen them.
+        problems.append(f"spec: edited (its SHA-256 is {spec.sha256[:12]}, the study's spec_sha256 "
+                        f"{config['spec_sha256'][:12]}); export it again with `hpo export`")
     for name in ("task", "metric", "direction"):
         if config[name] != getattr(spec, name):
             problems.append(f"{name}: {config[name]!r} but the pinned spec says {getattr(spec, name)!r}; "

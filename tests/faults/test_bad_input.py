@@ -289,6 +289,10 @@ JSON_CASES: dict[str, tuple[Callable[[dict[str, Any]], None], tuple[str, ...]]] 
     "task edited": (_set("task", "keypoints"), ("task: 'keypoints' but the pinned spec says 'classification'",)),
     "metric edited": (_set("metric", "val_rmse"), ("metric: 'val_rmse' but the pinned spec says 'val_accuracy'",)),
     "direction edited": (_set("direction", "minimize"), ("direction: 'minimize' but the pinned spec says",)),
+    "spec budget widened": (_all(_set("spec.budget", {"trials": 4, "max_epochs": 10**9}), _set("epochs", 10**9)),
+                            ("spec: edited (its SHA-256 is", "export it again")),
+    "spec param range widened": (_all(_set("spec.params.conv_blocks", {"type": "int", "low": 1, "high": 8}),
+                                      _set("params.conv_blocks", 8)), ("spec: edited",)),
     "spec metric unknown": (_set("spec.objective.metric", "val_bogus"),
                             ("spec: objective.metric: unknown metric 'val_bogus'",)),
     "spec task that does not fit the data": (
