@@ -48,6 +48,15 @@ def beats(value: float, other: float, direction: str) -> bool:
     return value < other if direction == "minimize" else value > other
 
 
+def trivial_mark(value: float, trivial: Mapping[str, Any] | None, direction: str) -> str:
+    """One trial's value (a Pareto front member's first objective) against the trivial predictor,
+    in a few words: every member shown, not only the best, stands next to it."""
+    if not trivial:
+        return ""
+    base = float(trivial["value"])
+    return "beats trivial" if beats(value, base, direction) else f"does not beat trivial ({base:.4g})"
+
+
 def trivial_verdict(best: float, trivial: Mapping[str, Any], direction: str) -> str:
     """How the best trial compares with the trivial predictor, said plainly either way."""
     base = float(trivial["value"])

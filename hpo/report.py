@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from hpo.errors import ConfigError, HpoError
 from hpo.files import write_atomic
-from hpo.fmt import beats, param_text, params_json, trivial_verdict
+from hpo.fmt import beats, param_text, params_json, trivial_mark, trivial_verdict
 from hpo.record import BASELINE_ATTR, EPOCHS_ATTR, RUN_ATTRS, WALL_SECONDS_ATTR, trivial_baseline
 from hpo.study import pinned_spec
 
@@ -178,12 +178,15 @@ def _pareto_figure(study: optuna.Study, names: list[str]) -> Any:
     return ax.figure
 
 
-def _pareto_table(study: optuna.Study, spec: Any) -> str:
+def _pareto_table(study: optuna.Study, spec: Any, trivial: dict[str, Any] | None) -> str:
     front = sorted(study.best_trials, key=lambda t: t.values[0], reverse=spec.direction == "maximize")
-    rows = [[t.number, *[f"{v:.6g}" for v in t.values], params_json(t.params)] for t in front]
+    against = [[trivial_mark(t.values[0], trivial, spec.direction)] if trivial else [] for t in front]
+    rows = [[t.number, *[f"{v:.6g}" for v in t.values], *mark, params_json(t.params)]
+            for t, mark in zip(front, against, strict=True)]
     return (f"<p>{len(front)} trials no other trial beats on every objective; "
             "<code>hpo export --trial N</code> writes one of them.</p>"
-            + _table(["trial", *spec.metric_names, "params"], rows))
+            + _table(["trial", *spec.metric_names, *([f"{spec.metric} vs trivial"] if trivial else []), "params"],
+                     rows))
 
 
 def _importance(study: optuna.Study, method: str, params: list[str]) -> tuple[bytes, dict[str, float]]:
@@ -394,7 +397,7 @@ def build_report(storage: optuna.storages.BaseStorage, name: str, out: Path, *, 
         images["importance"], scores = _importance(study, importance, params)
     front_extra = ""
     if spec.multi_objective:
-        front_extra = _pareto_table(study, spec)
+        front_extra = _pareto_table(study, spec, trivial)
         if len(spec.objectives) <= 3:
             images["pareto"] = _figure_png(_pareto_figure(study, spec.metric_names))
         else:

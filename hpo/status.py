@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from hpo.fmt import clean_params, count, params_json, trivial_verdict
+from hpo.fmt import clean_params, count, params_json, trivial_mark, trivial_verdict
 from hpo.record import CHANGES_ATTR, trivial_baseline
 from hpo.storage import count_states
 from hpo.study import pinned_spec
@@ -141,7 +141,8 @@ def format_summary(s: dict[str, Any]) -> str:
                                                                else ": none yet"))
         for t in front:
             values = " ".join(f"{m}={v:.4g}" for m, v in t["values"].items())
-            lines.append(f"    trial {t['trial']}: {values}  {params_json(t['params'])}")
+            mark = trivial_mark(next(iter(t["values"].values())), s.get("trivial_baseline"), s["direction"])
+            lines.append(f"    trial {t['trial']}: {values}{f' ({mark})' if mark else ''}  {params_json(t['params'])}")
     elif best:
         lines.append(f"  best: {s['metric']}={best['value']:.6g} (trial {best['trial']})")
         lines.append(f"  params: {params_json(best['params'])}")

@@ -98,6 +98,12 @@ def test_a_multi_objective_study_end_to_end(tmp_path: Path) -> None:
     assert all(t["values"]["params"] == int(t["values"]["params"]) > 100 for t in front)
     text = run_hpo("status", "--study", "mo", "--storage", url, cwd=tmp_path).stdout
     assert f"Pareto front: {len(front)} trials" in text and "hpo export --trial N" in text
+    # Every member stands next to the trivial predictor, not only the best: its line says which side.
+    trivial = status["trivial_baseline"]["value"]
+    for t in front:
+        [line] = [ln for ln in text.splitlines() if ln.strip().startswith(f"trial {t['trial']}: ")]
+        beat = t["values"]["val_accuracy"] > trivial
+        assert ("(beats trivial)" in line) == beat and (f"(does not beat trivial ({trivial:.4g}))" in line) != beat
 
     before = db_snapshot(url)
     proc = run_hpo("export", "--study", "mo", "--storage", url, cwd=tmp_path)
@@ -121,6 +127,8 @@ def test_a_multi_objective_study_end_to_end(tmp_path: Path) -> None:
     page = (tmp_path / "rep" / "index.html").read_text()
     assert (tmp_path / "rep" / "pareto.png").stat().st_size > 5_000
     assert 'id="pareto"' in page and f"Pareto front of {len(front)} trials" in page
+    assert "<th>val_accuracy vs trivial</th>" in page
+    assert page.count("<td>beats trivial</td>") + page.count("<td>does not beat trivial (") == len(front)
 
     # The dashboard names the objectives on its Pareto-front plot and marks the same front.
     port = free_port()
