@@ -373,6 +373,9 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         spec = load_spec(args.space or find_space_file(args.study), expected_name=args.study)
         storage = open_storage(url)
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)  # hpo's own line says it; optuna's "[I ...]" repeats it
         try:
             changes = reconcile(storage, pinned_spec(storage, spec.name, wait_s=0), spec)
         except StudyNotFoundError:

@@ -32,6 +32,7 @@ def test_create_pins_the_spec_and_is_idempotent(tmp_path: Path, storage_url: str
     first = run_hpo("create", "--study", "tiny", "--space", str(space), "--storage", storage_url, cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     assert "created study 'tiny'" in first.stdout
+    assert "A new study created" not in first.stderr  # optuna's own INFO line: hpo's says it already
     before = db_snapshot(storage_url)
     assert before["trials"] == 1  # the baseline, enqueued
     again = run_hpo("create", "--study", "tiny", "--space", str(space), "--storage", storage_url, cwd=tmp_path)
