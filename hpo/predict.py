@@ -39,9 +39,19 @@ def read_inputs(paths: Sequence[Path], shape: Sequence[int]) -> tuple[list[str],
             raise DataError(f"--input: {path}: no such file or folder")
         elif path.suffix.lower() in IMAGE_SUFFIXES:
             files.append((path.name, path))
+        elif path.suffix.lower() == ".csv":
+            raise DataError(f"--input: {path}: a CSV goes alone (one test.csv or FER2013 file); give it by itself, "
+                            "or give image files and folders")
         else:
             raise DataError(f"--input: {path}: not a CSV ({'test.csv'} or FER2013) or an image "
                             f"({', '.join(IMAGE_SUFFIXES)})")
+    # Each prediction's id is the image's name (relative to its folder): two alike would be one row twice.
+    seen: dict[str, Path] = {}
+    for name, p in files:
+        if name in seen:
+            raise DataError(f"--input: {p} and {seen[name]} would both be id {name!r}; give each image once, "
+                            "and folders whose files are named apart")
+        seen[name] = p
     return [name for name, _ in files], np.stack([_image(p, height, width, channels) for _, p in files])
 
 

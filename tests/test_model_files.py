@@ -270,3 +270,30 @@ def test_a_checkpoint_is_plain_loadable_and_resumes_with_its_optimizer_state(tmp
     assert int(resumed.optimizer.iterations) == int(model.optimizer.iterations) == 4
     for a, b in zip(model.optimizer.variables, resumed.optimizer.variables, strict=True):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-7)
+
+
+def test_predict_inputs_give_each_image_one_id(tmp_path: Path) -> None:
+    """`hpo predict --input` names each prediction by its image: two inputs that would give one
+    id twice, or a CSV among other inputs, are refused by name before any prediction."""
+    from PIL import Image
+
+    from hpo.errors import DataError
+    from hpo.predict import read_inputs
+
+    for folder in ("day1", "day2"):
+        (tmp_path / folder).mkdir()
+        Image.new("L", (8, 8), 9).save(tmp_path / folder / "a.png")
+    Image.new("L", (8, 8), 9).save(tmp_path / "day2" / "b.png")
+    (tmp_path / "t.csv").write_text("ImageId,Image\n")
+    ids, x = read_inputs([tmp_path / "day1", tmp_path / "day2" / "b.png"], (8, 8, 1))
+    assert ids == ["a.png", "b.png"] and x.shape == (2, 8, 8, 1)
+    cases = {
+        "one folder twice": ([tmp_path / "day1", tmp_path / "day1"], "would both be id 'a.png'"),
+        "two folders with a.png": ([tmp_path / "day1", tmp_path / "day2"], "would both be id 'a.png'"),
+        "a CSV among images": ([tmp_path / "t.csv", tmp_path / "day1"], "t.csv: a CSV goes alone"),
+        "a CSV twice": ([tmp_path / "t.csv", tmp_path / "t.csv"], "t.csv: a CSV goes alone"),
+    }
+    for case, (paths, fragment) in cases.items():
+        with pytest.raises(DataError) as info:
+            read_inputs(paths, (8, 8, 1))
+        assert str(info.value).startswith("--input: ") and fragment in str(info.value), case
