@@ -160,6 +160,8 @@ def open_storage(
                 "`hpo worker`, or pass --storage"
             )
         _require_study_database(url, path)
+    else:
+        refuse_foreign_file(url)
     if path is not None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -282,20 +284,32 @@ def worker_cache(storage: optuna.storages.BaseStorage) -> optuna.storages.BaseSt
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
-def _require_study_database(url: str, path: Path | None) -> None:
+def refuse_foreign_file(url: str) -> None:
+    """For writers (create, worker), before they change anything: Optuna adds its tables to
+    whatever SQLite file it is given, so a file that is no SQLite database, or an application's
+    own database, is refused (a new or empty file, or a study database, passes)."""
+    path = sqlite_path(url)
+    if path is not None and path.is_file() and path.stat().st_size:
+        _require_study_database(url, path, writer=True)
+
+
+def _require_study_database(url: str, path: Path | None, *, writer: bool = False) -> None:
     """Refuse, before optuna sees it, a database that is not a complete optuna study database.
 
     Optuna's RDBStorage creates its tables (and stamps their version) in whatever database it
     is given: a reader pointed at a foreign database or an empty file would write to it. The
     check itself cannot write: SQLite is opened read-only (``mode=ro``), PostgreSQL only queried.
+    ``writer`` (create, worker: optuna may add its tables): only a file that is no SQLite database,
+    or one that holds tables and none of Optuna's, is refused.
     """
     import sqlalchemy
     import sqlalchemy.exc
     from optuna.storages._rdb import models
     from sqlalchemy.pool import NullPool
 
-    def refuse(why: str, hint: str = "point --storage at the database your workers use, "
-               "or create a study there with `hpo create`") -> ConfigError:
+    def refuse(why: str, hint: str = f"give hpo a SQLite file of its own, e.g. {DEFAULT_STORAGE}" if writer else
+               "point --storage at the database your workers use, or create a study there with `hpo create`"
+               ) -> ConfigError:
         return ConfigError(f"{redact(url)}: not an hpo/Optuna study database ({why}); {hint}")
 
     if path is not None:
@@ -316,6 +330,11 @@ def _require_study_database(url: str, path: Path | None) -> None:
     try:
         with engine.connect() as conn:
             tables = set(sqlalchemy.inspect(conn).get_table_names())
+            if writer:
+                if tables and "studies" not in tables:
+                    shown = ", ".join(sorted(tables)[:3]) + (", ..." if len(tables) > 3 else "")
+                    raise refuse(f"it holds other tables: {shown}")
+                return
             if not {"studies", "version_info"} <= tables:
                 raise refuse("no Optuna tables")
             # alembic_version and both version rows: optuna would add them on open, too.

@@ -51,6 +51,7 @@ from hpo.storage import (
     open_artifact_store,
     open_storage,
     read_only,
+    refuse_foreign_file,
     sqlite_path,
 )
 from hpo.study import check_same_spec, create_study, open_study, pin_data, pinned_spec, reconcile
@@ -234,6 +235,7 @@ def _run_worker(
     # set leaves the database exactly as it was (not even a new empty SQLite file).
     make_objective = objective_factory or _training_objective
     given = load_spec(space_path, expected_name=study_name) if space_path else None
+    refuse_foreign_file(storage_url)  # before the data, the model and the artifact folder beside it
     db_file = sqlite_path(storage_url)
     if given is None and db_file is not None and not db_file.exists():
         given = load_spec(find_space_file(study_name), expected_name=study_name)

@@ -301,6 +301,28 @@ def test_readers_refuse_a_database_that_is_not_a_study_database_and_leave_it_as_
     assert sorted(p.name for p in tmp_path.iterdir()) == files_before  # no -journal, -wal, report/
 
 
+WRITERS = {"create": ("create", "--study", "tiny"), "worker": ("worker", "--study", "tiny")}
+
+
+@pytest.mark.parametrize("writer", list(WRITERS))
+@pytest.mark.parametrize("bad", ["text file", "foreign database", "corrupt sqlite"])
+def test_writers_refuse_a_file_that_is_someone_elses_and_leave_it_as_it_was(
+    tmp_path: Path, bad: str, writer: str
+) -> None:
+    """create and worker add Optuna's tables to the database they are given: not to a text file,
+    nor to a SQLite database that holds other tables (an application's own)."""
+    db = tmp_path / "data.db"
+    BAD_FILES[bad](db)
+    before, files_before = _sha(db), sorted(p.name for p in tmp_path.iterdir())
+    proc = run_hpo(*WRITERS[writer], "--space", str(tiny_space(tmp_path)), "--storage", f"sqlite:///{db}",
+                   cwd=tmp_path)
+    why = {"text file": "not a SQLite file", "foreign database": "it holds other tables: customers"}.get(bad, "")
+    _one_line_error(proc, f"sqlite:///{db}: not an hpo/Optuna study database ({why}", code=2)
+    assert "give hpo a SQLite file of its own" in proc.stderr
+    assert _sha(db) == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix != ".yaml") == files_before
+
+
 def test_readers_refuse_a_directory(tmp_path: Path) -> None:
     (tmp_path / "studies.db").mkdir()
     proc = run_hpo("status", "--storage", f"sqlite:///{tmp_path / 'studies.db'}", cwd=tmp_path)
