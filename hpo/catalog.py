@@ -180,6 +180,8 @@ _CLASSIFICATION_METRICS = {
     "val_accuracy": "maximize", "val_auc": "maximize", "val_f1": "maximize",
     "val_precision": "maximize", "val_recall": "maximize", "val_loss": "minimize",
 }
+# Scores that live in [0, 1] (an early-stopping target outside it could never be reached).
+UNIT_INTERVAL_METRICS = frozenset(m for m, d in _CLASSIFICATION_METRICS.items() if d == "maximize")
 TASKS: dict[str, Task] = {
     t.name: t for t in (
         Task("classification", _CLASSIFICATION_METRICS, tuple(AUGMENTATIONS), "hpo.tasks:Classification"),

@@ -433,7 +433,7 @@ class _Validator:
         objectives = self.objectives(top.get("objective"), task)
         metric, direction = objectives[0] if objectives else ("", "")
         trials, max_epochs = self.budget(top.get("budget"))
-        early_stopping = self.early_stopping(top.get("early_stopping"), max_epochs)
+        early_stopping = self.early_stopping(top.get("early_stopping"), max_epochs, metric, direction)
         params = self.params(raw_params, model) + augment
         sampler = self.sampler(top.get("sampler"), params)
         raw_pruner = top.get("pruner")
@@ -627,7 +627,7 @@ class _Validator:
             values.append(int(n or 1))
         return values[0], values[1]
 
-    def early_stopping(self, raw: Any, max_epochs: int) -> dict[str, Any]:
+    def early_stopping(self, raw: Any, max_epochs: int, metric: str = "", direction: str = "") -> dict[str, Any]:
         if raw is None:
             return {}
         e = self.mapping(raw, "early_stopping", ("patience", "min_delta", "target"))
@@ -652,7 +652,14 @@ class _Validator:
                 self.bad("early_stopping.min_delta", f"must be >= 0, got {delta}")
             out["min_delta"] = float(delta or 0.0)
         if "target" in e:
-            out["target"] = float(self.number(e["target"], "early_stopping.target") or 0.0)
+            target = self.number(e["target"], "early_stopping.target")
+            # A target no value of the metric can reach stops nothing: the user meant something else.
+            if target is not None and metric in catalog.UNIT_INTERVAL_METRICS and not 0 <= target <= 1:
+                self.bad("early_stopping.target", f"{metric} lies in [0, 1], so {target} is never reached; "
+                                                  "give a value in that range (1.0: stop at a perfect score)")
+            elif target is not None and direction == "minimize" and metric != "val_loss" and target < 0:
+                self.bad("early_stopping.target", f"{metric} is never below 0, so {target} is never reached")
+            out["target"] = float(target or 0.0)
         return out
 
     def sampler(self, raw: Any, params: tuple[ParamSpec, ...]) -> dict[str, Any]:
