@@ -72,7 +72,16 @@ def _parse(path: Path) -> dict[str, np.ndarray]:
         raise DataError(f"{source}: no data rows, only a header")
     keypoints = np.empty((len(pixels), len(KEYPOINT_COLUMNS)), dtype=np.float32)
     for i, name in enumerate(KEYPOINT_COLUMNS):
-        keypoints[:, i] = numeric_column(frame, name, source)
+        keypoints[:, i] = column = numeric_column(frame, name, source)
+        # Pixels from the image's top-left corner: a point a little outside the frame is a face
+        # cut off, one far outside (500 on a 96-pixel image) a typo or another unit, and it would
+        # dominate every trial's RMSE.
+        far = np.flatnonzero(np.isfinite(column) & (np.abs(column - IMAGE_SIZE / 2) > IMAGE_SIZE))
+        if far.size:
+            row = int(far[0])
+            raise DataError(f"{source}: row {row + 1}: {name} {column[row]:g} lies far outside the "
+                            f"{IMAGE_SIZE}x{IMAGE_SIZE} image (keypoints are pixels from its top-left corner, "
+                            f"{-IMAGE_SIZE // 2}..{IMAGE_SIZE * 3 // 2} accepted); fix the value or leave it empty")
     images = pixels.reshape(-1, IMAGE_SIZE, IMAGE_SIZE)
     return {"images": images, "keypoints": keypoints}
 

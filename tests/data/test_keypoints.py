@@ -143,6 +143,23 @@ def test_non_numeric_keypoint_is_named(tmp_path: Path) -> None:
         read_keypoints_csv(path)
 
 
+@pytest.mark.parametrize(("value", "accepted"), [("500", False), ("-60", False), ("145", False), ("-3", True),
+                                                ("99.5", True), ("inf", True)])
+def test_a_keypoint_far_outside_the_image_is_named(tmp_path: Path, value: str, accepted: bool) -> None:
+    """A point a little outside the frame is a cut-off face; far outside, a typo or another unit.
+    (An infinite one is left to the loader-independent check in hpo.data.datasets.)"""
+    path = tmp_path / "training.csv"
+    values = ["40"] * 30
+    values[_col("mouth_left_corner_x")] = value
+    path.write_text(f"{HEADER}\n" + ",".join(["40"] * 30) + f",{PIXELS}\n" + ",".join(values) + f",{PIXELS}\n")
+    if accepted:
+        assert read_keypoints_csv(path).keypoints[1, _col("mouth_left_corner_x")] == float(value)
+    else:
+        with pytest.raises(DataError, match=rf"^{re.escape(str(path))}: row 2: mouth_left_corner_x {value} lies far "
+                                            r"outside the 96x96 image .*-48\.\.144 accepted"):
+            read_keypoints_csv(path)
+
+
 def _sample() -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(3, IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
