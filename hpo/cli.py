@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shlex
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -431,7 +432,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             print("\n".join(format_summary(s) for s in summaries) if summaries else "no studies yet")
             for n in broken:
                 print(f"study {n!r}: its creation was interrupted (no spec pinned); "
-                      f"`hpo create --study {n}` makes it again")
+                      f"`hpo create --study {shlex.quote(n)}` makes it again")
         return 0
     if args.command == "export":
         from hpo.export import best_config, dump, write_atomic

@@ -10,6 +10,7 @@ import os
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
+from shlex import quote
 from typing import TYPE_CHECKING, Any
 
 from hpo import __version__
@@ -93,7 +94,7 @@ def chosen_trial(study: optuna.Study, spec: Any, number: int | None) -> optuna.t
     done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if not done:
         raise HpoError(f"study {study.study_name!r} has no completed trial yet; "
-                       f"run `hpo worker --study {study.study_name}` first")
+                       f"run `hpo worker --study {quote(study.study_name)}` first")
     if number is None:
         if not spec.multi_objective:
             return study.best_trial

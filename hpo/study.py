@@ -11,6 +11,7 @@ import json
 import time
 import warnings
 from collections.abc import Mapping
+from shlex import quote
 from typing import TYPE_CHECKING, Any
 
 from hpo.errors import ConfigError, SpecDriftError, StorageError, StudyNotFoundError
@@ -130,7 +131,7 @@ def pinned_spec(storage: optuna.storages.BaseStorage, name: str, *, wait_s: floa
         hint = f" (studies here: {', '.join(known)})" if known else ""
         raise StudyNotFoundError(
             f"--study: no study named {name!r} in this storage{hint}; create it with "
-            f"`hpo create --study {name}` or `hpo worker --study {name}`"
+            f"`hpo create --study {quote(name)}` or `hpo worker --study {quote(name)}`"
         ) from e
     deadline = time.monotonic() + wait_s
     while True:
@@ -142,7 +143,7 @@ def pinned_spec(storage: optuna.storages.BaseStorage, name: str, *, wait_s: floa
             if CREATING_ATTR in attrs:
                 raise StudyNotFoundError(
                     f"--study: the creation of study {name!r} was interrupted (no spec pinned); "
-                    f"`hpo create --study {name}` or `hpo worker --study {name}` makes it again")
+                    f"`hpo create --study {quote(name)}` or `hpo worker --study {quote(name)}` makes it again")
             raise StudyNotFoundError(
                 f"--study: study {name!r} has no hpo spec pinned; it was not created by hpo"
             )

@@ -211,3 +211,12 @@ def test_data_synth_writes_the_kaggle_format(tmp_path: Path) -> None:
     _one_line_error(run_hpo("data", "synth", "keypoints", "--rows", "0", "--out", "x.csv", cwd=tmp_path),
                     "argument --rows: must be >= 1")
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_advice_quotes_a_study_name_a_shell_would_split(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    assert run_hpo("create", "--study", "tiny", "--space", str(tiny_space(tmp_path)), "--storage", url,
+                   cwd=tmp_path).returncode == 0
+    proc = run_hpo("export", "--study", "dig its", "--storage", url, cwd=tmp_path)
+    _one_line_error(proc, "--study: no study named 'dig its' in this storage (studies here: tiny); create it with "
+                          "`hpo create --study 'dig its'` or `hpo worker --study 'dig its'`")
