@@ -73,7 +73,7 @@ def writable_problem(path: str | os.PathLike[str], *, folder: bool = False) -> s
             break
         here = here.parent
     if not here.is_dir():
-        return f"{here} is not a folder"
+        return f"{here} is a file, not a folder"
     probe = here / f".hpo-write-probe.{os.getpid()}.{uuid.uuid4().hex[:8]}"
     try:
         os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))

@@ -501,11 +501,13 @@ OUT_CASES: dict[str, tuple[list[str], list[str]]] = {  # argv (run in a folder h
     "train over its config": (["train", "--config", "best.json", "--out", "./best.json"],
                               ["--out: ./best.json is the --config file"]),
     "train under a file": (["train", "--config", "best.json", "--out", "best.json/m.keras"],
-                           ["--out: ", "best.json is not a folder; give a path you can write"]),
+                           ["--out: ", "best.json is a file, not a folder; give a path you can write"]),
     "train where nothing can be written": (["train", "--config", "best.json", "--out", "/proc/hpo-test/m.keras"],
                                            ["--out: cannot write in /proc: "]),
     "evaluate where nothing can be written": (["evaluate", "--model", "m.keras", "--out", "/proc/hpo-test"],
                                               ["--out: cannot write in /proc: "]),
+    "evaluate into a file": (["evaluate", "--model", "m.keras", "--out", "best.json"],
+                             ["--out: best.json is a file, not a folder"]),
 }
 
 
