@@ -331,7 +331,9 @@ def _require_study_database(url: str, path: Path | None, *, writer: bool = False
         with engine.connect() as conn:
             tables = set(sqlalchemy.inspect(conn).get_table_names())
             if writer:
-                if tables and "studies" not in tables:
+                # Any of Optuna's own tables: a study database, maybe one another worker is creating
+                # right now (SQLite commits each CREATE TABLE apart). None of them: someone else's.
+                if tables and not tables & (set(models.BaseModel.metadata.tables) | {"alembic_version"}):
                     shown = ", ".join(sorted(tables)[:3]) + (", ..." if len(tables) > 3 else "")
                     raise refuse(f"it holds other tables: {shown}")
                 return
