@@ -314,7 +314,7 @@ def _interrupted() -> tuple[type[BaseException], ...]:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    from hpo.storage import open_storage, redact, resolve_url
+    from hpo.storage import open_storage, redact, refuse_foreign_file, resolve_url
 
     if args.command == "data":
         return _synth(args)
@@ -373,6 +373,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         from hpo.worker import find_space_file
 
         spec = load_spec(args.space or find_space_file(args.study), expected_name=args.study)
+        refuse_foreign_file(url)
         storage = open_storage(url)
         import optuna
 

@@ -160,8 +160,6 @@ def open_storage(
                 "`hpo worker`, or pass --storage"
             )
         _require_study_database(url, path)
-    else:
-        refuse_foreign_file(url)
     if path is not None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -287,7 +285,11 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 def refuse_foreign_file(url: str) -> None:
     """For writers (create, worker), before they change anything: Optuna adds its tables to
     whatever SQLite file it is given, so a file that is no SQLite database, or an application's
-    own database, is refused (a new or empty file, or a study database, passes)."""
+    own database, is refused (a new or empty file, or a study database, passes).
+
+    Only at a command's start, before the process holds a connection to the file: reading its
+    header through a plain file descriptor and closing it drops every POSIX lock the process
+    holds on it, SQLite's included, and another process could then corrupt the database."""
     path = sqlite_path(url)
     if path is not None and path.is_file() and path.stat().st_size:
         _require_study_database(url, path, writer=True)
@@ -346,6 +348,10 @@ def _require_study_database(url: str, path: Path | None, *, writer: bool = False
                 missing = [t for t in ("version_info", "alembic_version")
                            if not conn.execute(sqlalchemy.text(f"SELECT COUNT(*) FROM {t}")).scalar()]
     except (sqlalchemy.exc.SQLAlchemyError, OSError) as e:
+        if writer:
+            # A live study database can fail a read-only side connection for a moment (a WAL
+            # checkpoint under way); the header said SQLite, so let Optuna open it and say what it finds.
+            return
         if getattr(getattr(e, "orig", None), "sqlite_errorname", "") in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
             raise refuse("not a SQLite file") from e
         raise _cannot_open(url, e) from e
