@@ -55,7 +55,7 @@ def evaluate(model_path: Path, out_dir: Path, *, data_path: str | None = None,
     if not same_test:
         log(f"note: the test split of {dataset.source} ({test_sha}) is not the one recorded when the model was "
             f"trained ({pinned}); rows the model trained on may be in it")
-    model, _ = load_model(model_path)
+    model, _ = load_model(model_path, meta=meta)
     x, y = dataset.x_test, dataset.y_test
     assert y is not None
     variants = _variants(model, x, meta)

@@ -117,9 +117,11 @@ def _image_shape(shape: Any) -> bool:
             and all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in shape))
 
 
-def load_model(path: Path, flag: str = "--model") -> tuple[keras.Model, dict[str, Any]]:
-    """The model (uncompiled, as plain Keras loads it) and hpo's metadata."""
-    meta = read_model_metadata(path, flag)
+def load_model(path: Path, flag: str = "--model", meta: dict[str, Any] | None = None
+               ) -> tuple[keras.Model, dict[str, Any]]:
+    """The model (uncompiled, as plain Keras loads it) and hpo's metadata (``meta``: already read
+    with ``read_model_metadata``, so the archive is not opened and checked twice)."""
+    meta = meta if meta is not None else read_model_metadata(path, flag)
     from hpo.quiet import import_keras_quietly
 
     import_keras_quietly()

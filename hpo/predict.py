@@ -114,7 +114,7 @@ def predict(model_path: Path, inputs: Sequence[Path], out: Path, *, kaggle_looku
 
         lookup = read_lookup(kaggle_lookup)
     ids, x = read_inputs(inputs, shape)
-    model, _ = load_model(model_path)
+    model, _ = load_model(model_path, meta=meta)
     predictions = np.asarray(model.predict(x, verbose=0), dtype=np.float64)
     if lookup is not None:
         from hpo.data.kaggle_submission import write_submission

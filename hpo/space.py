@@ -627,7 +627,7 @@ class _Validator:
             values.append(int(n or 1))
         return values[0], values[1]
 
-    def early_stopping(self, raw: Any, max_epochs: int, metric: str = "", direction: str = "") -> dict[str, Any]:
+    def early_stopping(self, raw: Any, max_epochs: int, metric: str, direction: str) -> dict[str, Any]:
         if raw is None:
             return {}
         e = self.mapping(raw, "early_stopping", ("patience", "min_delta", "target"))

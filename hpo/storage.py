@@ -349,8 +349,8 @@ def _require_study_database(url: str, path: Path | None, *, writer: bool = False
                            if not conn.execute(sqlalchemy.text(f"SELECT COUNT(*) FROM {t}")).scalar()]
     except (sqlalchemy.exc.SQLAlchemyError, OSError) as e:
         if writer:
-            # A live study database can fail a read-only side connection for a moment (a WAL
-            # checkpoint under way); the header said SQLite, so let Optuna open it and say what it finds.
+            # The header said SQLite; what the driver makes of the rest (a damaged page, a lock)
+            # Optuna reports when it opens the file, as it did before this check existed.
             return
         if getattr(getattr(e, "orig", None), "sqlite_errorname", "") in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
             raise refuse("not a SQLite file") from e
